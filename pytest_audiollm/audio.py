@@ -1,0 +1,154 @@
+"""Audio loading: read a sample's bytes (file or tar member), decode, mix to mono, resample, truncate.
+
+Every failure is a :class:`SampleError` with a one-line message naming the file: it fails only that item.
+soundfile and soxr are imported lazily, inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tarfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from pytest_audiollm.benchmarks.sample import AudioRef
+from pytest_audiollm.errors import SampleError
+
+_MAX_OPEN_TARS = 16
+# open shards, keyed by (process id, path): a forked worker must not share its parent's file offsets
+_tars: dict[tuple[int, str], tarfile.TarFile] = {}
+_tars_lock = threading.Lock()
+# libsndfile's log line for a WAV whose data chunk is shorter than its header says (a cut-off download)
+_WAV_SHORT_DATA = re.compile(r"^data : (\d+) \(should be (\d+)\)", re.MULTILINE)
+_BYTESIO_REPR = re.compile(r" ?<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """Mono float32 audio at ``sample_rate``, with what is known about the file it came from."""
+
+    samples: npt.NDArray[np.float32]
+    sample_rate: int
+    original_sample_rate: int
+    channels: int  # of the file
+    duration_s: float  # of the file, before truncation
+    truncated_s: float  # seconds cut by max_seconds (0.0 if none)
+    sha256: str  # hex digest of the encoded file bytes
+
+
+def load_audio(ref: AudioRef, target_sample_rate: int, max_seconds: float | None = None) -> DecodedAudio:
+    """Read and decode ``ref`` (a file, or a member of a tar shard) to mono float32 at the target rate."""
+    data = _read_member(ref) if ref.member else _read_file(ref.path)
+    return decode_audio_bytes(data, ref.describe(), target_sample_rate, max_seconds)
+
+
+def decode_audio_bytes(
+    data: bytes, name: str, target_sample_rate: int, max_seconds: float | None = None
+) -> DecodedAudio:
+    """Decode encoded audio ``data`` (``name`` is used in error messages) to mono float32 at the target rate.
+
+    Truncation to ``max_seconds`` happens before resampling (so a long file is not resampled in full) and
+    is recorded in ``truncated_s``.
+    """
+    import soundfile as sf
+
+    if target_sample_rate <= 0:
+        raise ValueError(f"target_sample_rate must be positive, got {target_sample_rate}")
+    if max_seconds is not None and max_seconds <= 0:
+        raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            frames: npt.NDArray[np.float32] = f.read(dtype="float32", always_2d=True)
+            rate, log = int(f.samplerate), str(f.extra_info)
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        message = _BYTESIO_REPR.sub("", str(exc)).replace("\n", " ")
+        raise SampleError(
+            f"{name}: cannot decode audio ({message}); the file is truncated, corrupt or not a format "
+            "libsndfile reads (WAV, FLAC, OGG/Vorbis, Opus, MP3, AIFF): re-export or re-download it"
+        ) from exc
+    short = _WAV_SHORT_DATA.search(log)
+    if short and 0 < int(short.group(2)) < int(short.group(1)) < 0xFFFFFF00:
+        raise SampleError(
+            f"{name}: audio file is truncated (header says {short.group(1)} data bytes, only "
+            f"{short.group(2)} present): re-download or re-export it"
+        )
+    if frames.shape[0] == 0:
+        raise SampleError(f"{name}: audio file is empty (0 samples): replace it or drop the sample")
+    if not np.isfinite(frames).all():
+        raise SampleError(f"{name}: audio file contains NaN/inf samples: re-export it with finite values")
+
+    channels, duration_s = int(frames.shape[1]), frames.shape[0] / rate
+    mono = frames.mean(axis=1, dtype=np.float32)
+    truncated_s = 0.0
+    if max_seconds is not None and duration_s > max_seconds:
+        mono = mono[: int(np.ceil(max_seconds * rate))]
+        truncated_s = duration_s - max_seconds
+    if rate != target_sample_rate:
+        import soxr
+
+        mono = np.asarray(soxr.resample(mono, rate, target_sample_rate, quality="HQ"), dtype=np.float32)
+    if max_seconds is not None:
+        mono = mono[: round(max_seconds * target_sample_rate)]
+    return DecodedAudio(
+        samples=np.ascontiguousarray(mono, dtype=np.float32),
+        sample_rate=target_sample_rate,
+        original_sample_rate=rate,
+        channels=channels,
+        duration_s=duration_s,
+        truncated_s=truncated_s,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _read_file(path: str) -> bytes:
+    if not Path(path).is_file():
+        raise SampleError(f"audio file not found: {path} (paths in a manifest are relative to the manifest file)")
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise SampleError(f"cannot read audio file {path}: {exc.strerror or exc}; check its permissions") from exc
+
+
+def _read_member(ref: AudioRef) -> bytes:
+    """The bytes of member ``ref.member`` of tar shard ``ref.path`` (random access via a cached TarFile)."""
+    key = (os.getpid(), ref.path)
+    with _tars_lock:
+        for inherited in [k for k in _tars if k[0] != key[0]]:  # forked: leave the parent's TarFiles alone
+            del _tars[inherited]
+        tar = _tars.get(key)
+        if tar is None:
+            tar = _open_tar(ref.path)
+            if len(_tars) >= _MAX_OPEN_TARS:
+                _tars.pop(next(iter(_tars))).close()
+            _tars[key] = tar
+        try:
+            fileobj = tar.extractfile(str(ref.member))
+            if fileobj is None:
+                raise KeyError(ref.member)
+            return fileobj.read()
+        except KeyError as exc:
+            raise SampleError(
+                f"{ref.describe()}: tar member not found: {ref.member} in {ref.path} "
+                "(the shard changed since it was listed? rebuild or re-download it)"
+            ) from exc
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise SampleError(
+                f"{ref.describe()}: cannot read tar member ({exc}); the shard is truncated or corrupt: "
+                "rebuild or re-download it"
+            ) from exc
+
+
+def _open_tar(path: str) -> tarfile.TarFile:
+    if not Path(path).is_file():
+        raise SampleError(f"webdataset shard not found: {path} (it was listed but has since been removed?)")
+    try:
+        return tarfile.open(path, mode="r:*")
+    except (tarfile.TarError, OSError) as exc:
+        raise SampleError(f"{path}: cannot open as a tar shard ({exc}); rebuild or re-download the shard") from exc

@@ -1,0 +1,250 @@
+"""BenchmarkSpec: a validated benchmark YAML. Every error names the file, the key and what was expected."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_audiollm.benchmarks.data_spec import DATA_FORMATS, DataSpec
+from pytest_audiollm.errors import SpecError
+from pytest_audiollm.gates import Condition, ThresholdSyntaxError, parse_condition
+
+TASKS = ("captioning", "asr", "classification", "qa", "species", "generation")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_TOP_KEYS = (
+    "name",
+    "version",
+    "task",
+    "description",
+    "data",
+    "prompt",
+    "choices",
+    "synonyms",
+    "audio",
+    "metrics",
+    "thresholds",
+    "sample_thresholds",
+)
+_REQUIRED = ("name", "task", "data", "metrics")
+_DATA_KEYS = ("format", "path", "fields")
+_FIELD_KEYS = ("audio", "reference", "id", "prompt")
+_AUDIO_KEYS = ("sample_rate", "max_seconds")
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    sample_rate: int | None = None  # None: the model's own rate
+    max_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """One benchmark: its data, prompt, metrics and thresholds."""
+
+    name: str
+    task: str
+    data: DataSpec
+    metrics: tuple[str, ...]
+    version: str = "1"
+    description: str = ""
+    prompt: str = ""
+    choices: tuple[str, ...] = ()
+    synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    audio: AudioSettings = AudioSettings()
+    thresholds: dict[str, Condition] = field(default_factory=dict)
+    sample_thresholds: dict[str, Condition] = field(default_factory=dict)
+    source: str = ""
+
+    def render_prompt(self, sample_prompt: str = "") -> str:
+        """The prompt for one sample: ``{choices}`` and ``{question}`` filled in.
+
+        A sample's own prompt replaces the benchmark prompt unless the benchmark prompt has ``{question}``.
+        """
+        template = self.prompt
+        if sample_prompt and "{question}" not in template:
+            template = sample_prompt
+        return template.replace("{choices}", ", ".join(self.choices)).replace("{question}", sample_prompt)
+
+
+def load_spec(path: Path) -> BenchmarkSpec:
+    """Read and validate a benchmark YAML file."""
+    import yaml
+
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(source, "", f"cannot read the benchmark file ({exc.strerror})") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(source, "", f"is not valid YAML: {exc}") from exc
+    return parse_spec(raw, source=source, base_dir=path.parent)
+
+
+def parse_spec(raw: Any, *, source: str, base_dir: Path) -> BenchmarkSpec:
+    """Validate a mapping (parsed YAML or a dict from a plugin) into a BenchmarkSpec."""
+    if not isinstance(raw, Mapping):
+        raise SpecError(source, "", f"expected a mapping of keys ({', '.join(_REQUIRED)}, ...), got {_kind(raw)}")
+    _check_keys(raw, _TOP_KEYS, source, "")
+    for key in _REQUIRED:
+        if key not in raw:
+            raise SpecError(source, key, f"is required ({_hint(key)})")
+    name = _string(raw, "name", source)
+    if not _NAME.match(name):
+        raise SpecError(source, "name", f"{name!r} must use letters, digits, '_', '.', '-' only")
+    task = _string(raw, "task", source)
+    if task not in TASKS:
+        raise SpecError(
+            source, "task", f"unknown task {task!r}: expected one of {', '.join(TASKS)}{_close(task, TASKS)}"
+        )
+    metrics = tuple(_string_list(raw, "metrics", source))
+    if not metrics:
+        raise SpecError(source, "metrics", "must list at least one metric")
+    choices = tuple(_string_list(raw, "choices", source)) if "choices" in raw else ()
+    return BenchmarkSpec(
+        name=name,
+        task=task,
+        data=_data(raw["data"], source, base_dir),
+        metrics=metrics,
+        version=str(raw.get("version", "1")),
+        description=_string(raw, "description", source) if "description" in raw else "",
+        prompt=_string(raw, "prompt", source) if "prompt" in raw else "",
+        choices=choices,
+        synonyms=_synonyms(raw.get("synonyms"), source),
+        audio=_audio(raw.get("audio"), source),
+        thresholds=_conditions(raw.get("thresholds"), metrics, source, "thresholds"),
+        sample_thresholds=_conditions(raw.get("sample_thresholds"), metrics, source, "sample_thresholds"),
+        source=source,
+    )
+
+
+def _data(raw: Any, source: str, base_dir: Path) -> DataSpec:
+    if not isinstance(raw, Mapping):
+        raise SpecError(source, "data", f"expected a mapping with format, path and fields, got {_kind(raw)}")
+    _check_keys(raw, _DATA_KEYS, source, "data.")
+    for key in ("format", "path"):
+        if key not in raw:
+            raise SpecError(source, f"data.{key}", f"is required ({_hint('data.' + key)})")
+    fmt = str(raw["format"])
+    if fmt not in DATA_FORMATS:
+        raise SpecError(source, "data.format", f"unknown format {fmt!r}: expected one of {', '.join(DATA_FORMATS)}")
+    fields = raw.get("fields", {}) or {}
+    if not isinstance(fields, Mapping):
+        raise SpecError(
+            source, "data.fields", f"expected a mapping such as {{audio: audio, reference: label}}, got {_kind(fields)}"
+        )
+    _check_keys(fields, _FIELD_KEYS, source, "data.fields.")
+    return DataSpec(
+        format=fmt,
+        path=str(raw["path"]),
+        base_dir=base_dir,
+        source=source,
+        fields={str(k): str(v) for k, v in fields.items()},
+    )
+
+
+def _audio(raw: Any, source: str) -> AudioSettings:
+    if raw is None:
+        return AudioSettings()
+    if not isinstance(raw, Mapping):
+        raise SpecError(
+            source, "audio", f"expected a mapping such as {{sample_rate: 16000, max_seconds: 30}}, got {_kind(raw)}"
+        )
+    _check_keys(raw, _AUDIO_KEYS, source, "audio.")
+    rate = raw.get("sample_rate")
+    seconds = raw.get("max_seconds")
+    if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0):
+        raise SpecError(source, "audio.sample_rate", f"expected a positive integer in Hz, got {rate!r}")
+    if seconds is not None and (not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0):
+        raise SpecError(source, "audio.max_seconds", f"expected a positive number of seconds, got {seconds!r}")
+    return AudioSettings(sample_rate=rate, max_seconds=float(seconds) if seconds is not None else None)
+
+
+def _conditions(raw: Any, metrics: Sequence[str], source: str, key: str) -> dict[str, Condition]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise SpecError(
+            source, key, f"expected a mapping of metric to condition such as {{accuracy: '>= 0.6'}}, got {_kind(raw)}"
+        )
+    out: dict[str, Condition] = {}
+    for metric, expr in raw.items():
+        metric = str(metric)
+        if metric not in metrics:
+            raise SpecError(
+                source,
+                f"{key}.{metric}",
+                f"sets a threshold on {metric!r}, which is not in this benchmark's metrics "
+                f"({', '.join(metrics)}){_close(metric, metrics)}; add it to 'metrics' or fix the name",
+            )
+        try:
+            out[metric] = parse_condition(str(expr))
+        except ThresholdSyntaxError as exc:
+            raise SpecError(source, f"{key}.{metric}", str(exc)) from exc
+    return out
+
+
+def _synonyms(raw: Any, source: str) -> dict[str, tuple[str, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise SpecError(source, "synonyms", f"expected a mapping of label to a list of other names, got {_kind(raw)}")
+    out: dict[str, tuple[str, ...]] = {}
+    for label, names in raw.items():
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise SpecError(source, f"synonyms.{label}", "expected a list of strings")
+        out[str(label)] = tuple(names)
+    return out
+
+
+def _check_keys(raw: Mapping[Any, Any], allowed: Sequence[str], source: str, prefix: str) -> None:
+    for key in raw:
+        if str(key) not in allowed:
+            raise SpecError(
+                source,
+                f"{prefix}{key}",
+                f"is not a known key{_close(str(key), allowed)}; allowed here: {', '.join(allowed)}",
+            )
+
+
+def _string(raw: Mapping[str, Any], key: str, source: str) -> str:
+    value = raw[key]
+    if not isinstance(value, str | int | float) or isinstance(value, bool) or value == "":
+        raise SpecError(source, key, f"expected a non-empty string, got {_kind(value)}")
+    return str(value)
+
+
+def _string_list(raw: Mapping[str, Any], key: str, source: str) -> list[str]:
+    value = raw[key]
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
+        raise SpecError(source, key, f"expected a list of strings, got {_kind(value)}")
+    return [str(v) for v in value]
+
+
+def _close(word: str, options: Sequence[str]) -> str:
+    match = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else f"{type(value).__name__} {value!r}"[:80]
+
+
+def _hint(key: str) -> str:
+    return {
+        "name": "a short benchmark name such as esc50-mini",
+        "task": f"one of {', '.join(TASKS)}",
+        "data": "a mapping with format, path and fields",
+        "metrics": "a list such as [accuracy, macro_f1]",
+        "data.format": f"one of {', '.join(DATA_FORMATS)}",
+        "data.path": "the manifest, folder or shard pattern, relative to this file",
+    }.get(key, "see the README's YAML schema")

@@ -1,0 +1,56 @@
+"""What pytest-audiollm registers itself: the demo model, the hf: adapter, the demo suite, the metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_audiollm.models.protocol import AudioModel, ModelOptions
+    from pytest_audiollm.registry import BenchmarkRegistry, MetricRegistry, ModelRegistry
+
+DEMO_DIR = Path(__file__).parent / "benchmarks" / "demo"
+DEMO_SPECS = ("bench_demo_classification.yaml", "bench_demo_captioning.yaml", "bench_demo_asr.yaml")
+
+
+def _demo(options: ModelOptions) -> AudioModel:
+    """DSP demo model: classifies synthetic sounds, captions them, decodes DTMF key presses (numpy only)."""
+    from pytest_audiollm.models.demo import demo_factory
+
+    return demo_factory(options)
+
+
+def _hf(options: ModelOptions) -> AudioModel:
+    """Any transformers audio LLM (AutoProcessor + AutoModelForMultimodalLM): hf:PATH_OR_REPO."""
+    from pytest_audiollm.models.hf import hf_factory
+
+    return hf_factory(options)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_audiollm_register_models(registry: ModelRegistry) -> None:
+    registry.add("demo", _demo)
+    registry.add_prefix("hf", _hf)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_audiollm_register_benchmarks(registry: BenchmarkRegistry) -> None:
+    registry.add(
+        "demo",
+        [DEMO_DIR / name for name in DEMO_SPECS],
+        "bundled demo suite: classification, captioning and ASR-style tasks on generated audio",
+    )
+    for name in DEMO_SPECS:
+        registry.add(name.removeprefix("bench_").removesuffix(".yaml").replace("_", "-"), DEMO_DIR / name)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_audiollm_register_metrics(registry: MetricRegistry) -> None:
+    from pytest_audiollm.metrics.asr import CharacterErrorRate, WordErrorRate
+    from pytest_audiollm.metrics.bleu import Bleu
+    from pytest_audiollm.metrics.classification import Accuracy, MacroF1
+
+    for metric in (Accuracy(), MacroF1(), WordErrorRate(), CharacterErrorRate(), *(Bleu(n) for n in range(1, 5))):
+        registry.add(metric.name, metric)

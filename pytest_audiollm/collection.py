@@ -1,0 +1,188 @@
+"""Collection: benchmark specs become one item per (model, sample) and one gate item per (model, metric)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_audiollm.cases import Case, GateCase
+from pytest_audiollm.errors import AudioLLMError, SpecError
+from pytest_audiollm.state import case_key, gate_key, state_key
+
+run_items_key = pytest.StashKey[dict[tuple[str, str, str], list[pytest.Item]]]()
+
+if TYPE_CHECKING:
+    from _pytest._code.code import TerminalRepr
+
+    from pytest_audiollm.benchmarks.spec import BenchmarkSpec
+    from pytest_audiollm.state import AudioLLMState
+
+
+class _BenchmarkFunction(pytest.Function):
+    """A Function named ``benchmark[model::what]`` whose structured node id matches its parsed string.
+
+    pytest >= 9.2 compares structured node ids (``--lf``, ``--deselect``); a Function built without a
+    callspec keeps its whole name as one part, while a stored id string parses into name + params. We
+    re-derive the id from the string so both agree.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        try:
+            from _pytest.nodeid import NodeId
+        except ImportError:  # pytest < 9.2: node ids are plain strings
+            return
+        self._id = NodeId.parse(self.nodeid)
+
+
+class SampleItem(_BenchmarkFunction):
+    """One (model, benchmark, sample): fails only when the model or the sample itself is at fault."""
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        case = self.stash[case_key]
+        return self.path, 0, f"{case.spec.name}[{case.model}::{case.sample.id}]"
+
+
+class GateItem(_BenchmarkFunction):
+    """One aggregate metric of a (model, benchmark) run, with its threshold: decides the exit code."""
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        gate = self.stash[gate_key]
+        return self.path, 0, f"{gate.spec.name}[{gate.model}::gate:{gate.metric}]"
+
+
+def _sample_test(audiollm_model: Any, request: pytest.FixtureRequest) -> None:
+    from pytest_audiollm.runner import run_sample_item
+
+    run_sample_item(request)
+
+
+def _gate_test(request: pytest.FixtureRequest) -> None:
+    from pytest_audiollm.runner import run_gate_item
+
+    run_gate_item(request)
+
+
+def _no_model_test() -> None:
+    pytest.skip(
+        "no model selected: run with --audiollm-model NAME (see pytest --audiollm-list), "
+        "or set audiollm_models in your pytest configuration"
+    )
+
+
+def validate_spec(spec: BenchmarkSpec, state: AudioLLMState) -> None:
+    for name in spec.metrics:
+        if name not in state.metrics:
+            raise SpecError(spec.source or spec.name, "metrics", state.metrics.unknown_message(name))
+    for override in state.settings.thresholds:
+        if override.benchmark == spec.name and override.metric not in spec.metrics:
+            raise SpecError(
+                spec.source or spec.name,
+                "metrics",
+                f"--audiollm-threshold sets a gate on {override.metric!r}, which this benchmark does "
+                f"not compute (its metrics: {', '.join(spec.metrics)})",
+            )
+
+
+def build_items(parent: pytest.Collector, specs: Sequence[BenchmarkSpec], owner: str) -> Iterator[pytest.Item]:
+    """Items of ``specs`` for every selected model: samples first, then one gate per metric."""
+    from pytest_audiollm.benchmarks.sources import list_samples
+
+    state = parent.config.stash[state_key]
+    settings = state.settings
+    if not settings.models:
+        yield pytest.Function.from_parent(parent, name=f"{specs[0].name}[no-model]", callobj=_no_model_test)
+        return
+    for spec in specs:
+        validate_spec(spec, state)
+    listed = [(spec, list_samples(spec.data, spec.name, settings.limit)) for spec in specs]
+    run_items = parent.stash.setdefault(run_items_key, {})
+    for model in settings.models:
+        for spec, samples in listed:
+            for sample in samples:
+                item = SampleItem.from_parent(parent, name=f"{spec.name}[{model}::{sample.id}]", callobj=_sample_test)
+                case = Case(model=model, spec=spec, sample=sample, owner=owner)
+                item.stash[case_key] = case
+                run_items.setdefault(case.run_key, []).append(item)
+                yield item
+            for metric in spec.metrics:
+                condition = spec.thresholds.get(metric)
+                for override in settings.thresholds:
+                    if override.metric == metric and override.applies_to(spec.name):
+                        condition = override.condition
+                gate = GateItem.from_parent(parent, name=f"{spec.name}[{model}::gate:{metric}]", callobj=_gate_test)
+                gate.stash[gate_key] = GateCase(model=model, spec=spec, metric=metric, condition=condition, owner=owner)
+                yield gate
+
+
+class BenchmarkFile(pytest.File):
+    """A ``bench_*.yaml`` file found by collection (or named with --audiollm-benchmark)."""
+
+    def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
+        from pytest_audiollm.benchmarks.spec import load_spec
+
+        return list(build_items(self, [load_spec(self.path)], owner=self.nodeid))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
+        if isinstance(excinfo.value, AudioLLMError):
+            return f"pytest-audiollm: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+
+class RegisteredBenchmark(pytest.Collector):
+    """A benchmark named with --audiollm-benchmark NAME, from the benchmark registry."""
+
+    def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
+        from pytest_audiollm.benchmarks.spec import load_spec
+
+        state = self.config.stash[state_key]
+        path = self.config.invocation_params.dir / self.name
+        if self.name not in state.benchmarks and path.suffix in (".yaml", ".yml") and path.is_file():
+            specs = [load_spec(path)]
+        else:
+            specs = state.benchmarks.specs(self.name)
+        return list(build_items(self, specs, owner=self.nodeid))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
+        if isinstance(excinfo.value, AudioLLMError):
+            return f"pytest-audiollm: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+
+def restore_gate_samples(items: list[pytest.Item]) -> None:
+    """Put back the samples of a selected gate whose samples were all left out (``--lf`` after a failed gate).
+
+    A gate aggregates its samples; re-running a failed gate alone would measure nothing.
+    """
+    present = {item.stash[case_key].run_key for item in items if case_key in item.stash}
+    for index in range(len(items) - 1, -1, -1):
+        gate = items[index].stash.get(gate_key, None)
+        parent = items[index].parent
+        if gate is None or gate.run_key in present or parent is None:
+            continue
+        samples = parent.stash.get(run_items_key, {}).get(gate.run_key, [])
+        first = next(
+            i for i, item in enumerate(items) if (g := item.stash.get(gate_key, None)) and g.run_key == gate.run_key
+        )
+        items[first:first] = samples
+        present.add(gate.run_key)
+
+
+def model_of(item: pytest.Item) -> str | None:
+    case = item.stash.get(case_key, None)
+    if case is not None:
+        return case.model
+    gate = item.stash.get(gate_key, None)
+    return gate.model if gate is not None else None
+
+
+def order_items(items: list[pytest.Item], models: Sequence[str]) -> None:
+    """Stable-sort our items by model (in command-line order) inside the slots they occupy."""
+    rank = {name: i for i, name in enumerate(models)}
+    slots = [i for i, item in enumerate(items) if model_of(item) is not None]
+    ours = sorted((items[i] for i in slots), key=lambda item: rank.get(model_of(item) or "", len(rank)))
+    for slot, item in zip(slots, ours, strict=True):
+        items[slot] = item

@@ -1,0 +1,80 @@
+"""The model protocol: what every audio model under test implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from pytest_audiollm.benchmarks.sample import Sample
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """What a model factory receives: the name the user typed and the run's settings."""
+
+    name: str
+    target: str = ""  # for prefixed names (hf:PATH) the part after the prefix
+    device: str = "cpu"
+    batch_size: int = 1
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One sample as a model sees it: decoded mono float32 audio at the model's rate, and the prompt."""
+
+    audio: npt.NDArray[np.float32]
+    sample_rate: int
+    prompt: str
+    sample: Sample
+    task: str = ""
+    choices: tuple[str, ...] = ()
+
+
+class AudioModel(abc.ABC):
+    """Base class (and protocol) of a model under test; subclass it and register a factory.
+
+    Subclasses override ``predict``; ``load``/``unload`` when they hold weights; ``memory_estimate`` so the
+    budget can be checked before loading; ``fingerprint`` so results say exactly what was evaluated.
+    """
+
+    sample_rate: int = 16000
+    cpu_only: bool = False  # True for models that never use an accelerator (skips device auto-detection)
+
+    def __init__(self, options: ModelOptions | None = None) -> None:
+        self.options = options if options is not None else ModelOptions(name=type(self).__name__)
+
+    def memory_estimate(self) -> int | None:
+        """Bytes the model will take on its device once loaded, known before loading (None: unknown)."""
+        return None
+
+    def load(self, device: str) -> None:  # noqa: B027 - optional hook, empty by default
+        """Put the weights on ``device`` (``cpu``, ``cuda``, ``cuda:N``)."""
+
+    def warmup(self) -> None:
+        """Run once before timing starts; by default one predict() on half a second of silence."""
+        import numpy as np
+
+        from pytest_audiollm.benchmarks.sample import Sample
+
+        silence = np.zeros(self.sample_rate // 2, dtype=np.float32)
+        probe = Sample(id="warmup", audio=None, references=())
+        self.predict([Request(audio=silence, sample_rate=self.sample_rate, prompt="", sample=probe)])
+
+    @abc.abstractmethod
+    def predict(self, requests: Sequence[Request]) -> Sequence[str]:
+        """A batch of requests in, one text output per request out, in the same order."""
+
+    def unload(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Free the weights (memory must go back to where it was before load)."""
+
+    def fingerprint(self) -> str:
+        """Identity of what is evaluated (weights digest, revision, config): goes into caches and results."""
+        return f"{type(self).__module__}.{type(self).__qualname__}"

@@ -1,0 +1,166 @@
+"""ModelSession: one model's lifecycle in one process (budget check, load, warm-up, predict, unload)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pytest_audiollm.errors import AudioLLMError, BudgetExceeded, MissingDependency
+from pytest_audiollm.models.memory import MemoryProbe, resolve_device
+from pytest_audiollm.settings import format_size
+
+if TYPE_CHECKING:
+    from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request
+    from pytest_audiollm.registry import ModelFactory
+
+
+@dataclass
+class ModelStats:
+    """Timing and memory of one model in one process; travels to the controller on gate reports."""
+
+    fingerprint: str = ""
+    device: str = ""
+    loads: int = 0
+    load_s: float = 0.0
+    warmup_s: float = 0.0
+    predict_s: float = 0.0
+    predicted: int = 0
+    batches: int = 0
+    budget_bytes: int | None = None
+    estimate_bytes: int | None = None
+    peak_bytes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class LoadFailed(AudioLLMError):
+    """The model's factory or load() raised: every item of this model reports the same reason."""
+
+
+@dataclass
+class ModelSession:
+    """Owns one model instance: created and loaded on first use, unloaded after its last item."""
+
+    name: str
+    factory: ModelFactory
+    options: ModelOptions
+    budget: int | None = None
+    stats: ModelStats = field(default_factory=ModelStats)
+    model: AudioModel | None = None
+    failure: AudioLLMError | None = None
+    _probe: MemoryProbe | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self.model is not None
+
+    def ensure_loaded(self) -> AudioModel:
+        """The loaded model; raises BudgetExceeded, MissingDependency or LoadFailed (remembered for later items)."""
+        if self.model is not None:
+            return self.model
+        if self.failure is not None:
+            raise self.failure
+        try:
+            self.model = self._load()
+        except AudioLLMError as exc:
+            self.failure = exc
+            raise
+        return self.model
+
+    def _load(self) -> AudioModel:
+        try:
+            model = self.factory(self.options)
+        except MissingDependency:
+            raise
+        except Exception as exc:
+            raise LoadFailed(f"model {self.name!r} could not be created: {type(exc).__name__}: {exc}") from exc
+        device = "cpu" if getattr(model, "cpu_only", False) else resolve_device(self.options.device)
+        self.stats.device = device
+        self.stats.budget_bytes = self.budget
+        try:
+            estimate = model.memory_estimate()
+        except MissingDependency:
+            raise
+        except Exception as exc:
+            raise LoadFailed(f"model {self.name!r}: memory_estimate() raised {type(exc).__name__}: {exc}") from exc
+        self.stats.estimate_bytes = estimate
+        if self.budget is not None and estimate is not None and estimate > self.budget:
+            raise BudgetExceeded(
+                f"model {self.name!r} needs an estimated {format_size(estimate)} ({estimate} bytes) on {device}, "
+                f"more than the memory budget of {format_size(self.budget)} ({self.budget} bytes): not loaded. "
+                f"Raise --audiollm-memory-budget, or choose a smaller or quantized model."
+            )
+        self._probe = MemoryProbe(device)
+        self._probe.start()
+        started = time.perf_counter()
+        try:
+            model.load(device)
+            loaded = time.perf_counter()
+            model.warmup()
+        except MissingDependency:
+            self._safe_unload(model)
+            raise
+        except Exception as exc:
+            self._safe_unload(model)
+            raise LoadFailed(f"model {self.name!r} failed to load on {device}: {type(exc).__name__}: {exc}") from exc
+        self.stats.load_s += loaded - started
+        self.stats.warmup_s += time.perf_counter() - loaded
+        self.stats.loads += 1
+        self.stats.fingerprint = str(model.fingerprint())
+        self._note_peak()
+        return model
+
+    def predict(self, requests: Sequence[Request]) -> Sequence[str]:
+        model = self.ensure_loaded()
+        started = time.perf_counter()
+        try:
+            return model.predict(requests)
+        finally:
+            self.stats.predict_s += time.perf_counter() - started
+            self.stats.predicted += len(requests)
+            self.stats.batches += 1
+            self._note_peak()
+
+    def unload(self) -> None:
+        if self.model is not None:
+            self._note_peak()
+            self._safe_unload(self.model)
+            self.model = None
+
+    def _note_peak(self) -> None:
+        if self._probe is not None:
+            self.stats.peak_bytes = max(self.stats.peak_bytes, self._probe.peak())
+
+    @staticmethod
+    def _safe_unload(model: AudioModel) -> None:
+        try:
+            model.unload()
+        finally:
+            import gc
+
+            gc.collect()
+
+
+class ModelPool:
+    """The ModelSessions of this process, by model name; at most one model is loaded at a time."""
+
+    def __init__(self, sessions: dict[str, ModelSession]) -> None:
+        self.sessions = sessions
+
+    def acquire(self, name: str) -> ModelSession:
+        session = self.sessions[name]
+        for other in self.sessions.values():
+            if other is not session and other.loaded:
+                other.unload()
+        session.ensure_loaded()
+        return session
+
+    def release(self, name: str) -> None:
+        self.sessions[name].unload()
+
+    def close(self) -> None:
+        for session in self.sessions.values():
+            session.unload()

@@ -1,0 +1,47 @@
+"""The score table printed at the end of the terminal output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_audiollm.settings import format_size
+
+
+def _num(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def write_summary(reporter: Any, runs: list[dict[str, Any]]) -> None:
+    reporter.write_sep("=", "audiollm scores")
+    for run in runs:
+        counts, timing, memory = run["counts"], run["timing"], run["memory"]
+        rate = f"{timing['samples_per_s']:.1f} samples/s" if timing["samples_per_s"] else "no predictions"
+        reporter.write_line(
+            f"{run['benchmark']} on {run['model']}: {counts['samples']} samples, {counts['errors']} errors"
+            + (f", {counts['truncated']} truncated" if counts["truncated"] else "")
+            + f" | load {timing['load_s']:.2f}s, warm-up {timing['warmup_s']:.2f}s, {rate}"
+            + f" | peak {format_size(memory['peak_bytes'])}"
+        )
+        gates = {g["metric"]: g for g in run["gates"]}
+        rows = [("metric", "value", "95% CI", "n", "gate")]
+        for name, metric in run["metrics"].items():
+            ci = metric.get("ci95") or [None, None]
+            gate = gates.get(name)
+            verdict = "-"
+            if gate is not None:
+                bound = "" if gate["bound"] == "value" else f"{gate['bound']} "
+                status = {True: "PASS", False: "FAIL", None: "SKIP"}[gate["passed"]]
+                verdict = f"{bound}{gate['op']} {gate['threshold']:g}  {status}"
+            arrow = "^" if metric.get("higher_is_better", True) else "v"
+            rows.append(
+                (
+                    f"{name} {arrow}",
+                    _num(metric.get("value")),
+                    f"[{_num(ci[0])}, {_num(ci[1])}]",
+                    str(metric.get("n", "")),
+                    verdict,
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        for row in rows:
+            reporter.write_line("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))

@@ -1,0 +1,105 @@
+"""Runs: the per-(model, benchmark) records of the results file, built from rows and gate results."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from pytest_audiollm.metrics.stats import aggregate
+
+if TYPE_CHECKING:
+    from pytest_audiollm.state import AudioLLMState
+
+RunKey = tuple[str, str, str]
+
+
+def build_runs(
+    state: AudioLLMState, rows: dict[RunKey, dict[str, dict[str, Any]]], gates: dict[RunKey, dict[str, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    runs = []
+    for key in sorted(set(rows) | set(gates)):
+        owner, model, benchmark = key
+        run_rows = sorted(rows.get(key, {}).values(), key=lambda r: (r.get("index", 0), r["id"]))
+        run_gates = gates.get(key, {})
+        stats: dict[str, Any] = next((g["model_stats"] for g in run_gates.values() if "model_stats" in g), {})
+        metrics: dict[str, Any] = {}
+        for name, gate in run_gates.items():
+            metrics[name] = {k: gate[k] for k in ("value", "ci95", "n", "higher_is_better", "version")}
+        for name in sorted({m for r in run_rows for m in r.get("stats", {})} - set(metrics)):
+            metrics[name] = _aggregate_rows(state, name, run_rows)  # its gate item did not run (-k, -x)
+        predicted = [r for r in run_rows if r.get("prediction") is not None]
+        predict_s = sum(float(r.get("latency_s") or 0.0) for r in predicted)
+        first_gate = next(iter(run_gates.values()), {})
+        runs.append(
+            {
+                "model": model,
+                "model_fingerprint": stats.get("fingerprint", ""),
+                "benchmark": benchmark,
+                "benchmark_version": first_gate.get("benchmark_version", ""),
+                "task": first_gate.get("task", ""),
+                "source": owner,
+                "data_checksum": _checksum(run_rows),
+                "metrics": metrics,
+                "gates": [
+                    {k: g[k] for k in ("metric", "bound", "op", "threshold", "passed", "value")}
+                    for g in run_gates.values()
+                    if g.get("condition")
+                ],
+                "timing": {
+                    "load_s": round(stats.get("load_s", 0.0), 6),
+                    "warmup_s": round(stats.get("warmup_s", 0.0), 6),
+                    "predict_s": round(predict_s, 6),
+                    "samples_per_s": round(len(predicted) / predict_s, 3) if predict_s > 0 else None,
+                },
+                "memory": {
+                    "budget_bytes": stats.get("budget_bytes"),
+                    "estimate_bytes": stats.get("estimate_bytes"),
+                    "peak_bytes": stats.get("peak_bytes"),
+                    "device": stats.get("device"),
+                },
+                "counts": {
+                    "samples": len(run_rows),
+                    "errors": sum(1 for r in run_rows if r.get("error")),
+                    "truncated": sum(1 for r in run_rows if (r.get("audio") or {}).get("truncated_s")),
+                },
+                "samples": [
+                    {
+                        k: r.get(k)
+                        for k in (
+                            "id",
+                            "prediction",
+                            "references",
+                            "scores",
+                            "error",
+                            "error_kind",
+                            "latency_s",
+                            "audio",
+                        )
+                    }
+                    for r in run_rows
+                ],
+            }
+        )
+    return runs
+
+
+def _aggregate_rows(state: AudioLLMState, name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    metric = state.metrics.get(name)
+    scored = [r["stats"][name] for r in rows if name in r.get("stats", {})]
+    agg = aggregate(metric, scored, seed=state.settings.seed, resamples=state.settings.bootstrap)
+    return {
+        "value": agg.value,
+        "ci95": list(agg.ci95),
+        "n": agg.n,
+        "higher_is_better": metric.higher_is_better,
+        "version": metric.version,
+    }
+
+
+def _checksum(rows: list[dict[str, Any]]) -> str:
+    digest = hashlib.sha256()
+    for row in sorted(rows, key=lambda r: r["id"]):
+        audio = (row.get("audio") or {}).get("sha256", "")
+        digest.update(json.dumps([row["id"], audio, row.get("references", [])]).encode())
+    return digest.hexdigest()

@@ -1,0 +1,172 @@
+"""What sample and gate items do when they run, and the fixtures they (and users' tests) use."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_audiollm.errors import BudgetExceeded, MissingDependency
+from pytest_audiollm.scoring import evaluate_gate, score_sample
+from pytest_audiollm.state import case_key, gate_key, gate_result_key, row_key, state_key
+
+if TYPE_CHECKING:
+    from pytest_audiollm.cases import Case
+    from pytest_audiollm.models.protocol import AudioModel
+    from pytest_audiollm.state import AudioLLMState
+
+
+def _state(request: pytest.FixtureRequest) -> AudioLLMState:
+    return request.config.stash[state_key]
+
+
+def case_of(request: pytest.FixtureRequest) -> Case:
+    case: Case | None = request.node.stash.get(case_key, None)
+    if case is None:
+        case = getattr(request, "param", None)
+    if case is None:
+        raise pytest.UsageError(
+            f"{request.node.nodeid} uses the audiollm fixtures but is not an audiollm sample: mark it with "
+            "@pytest.mark.audiollm(benchmark=NAME) and run with --audiollm-model"
+        )
+    return case
+
+
+def acquire_model(request: pytest.FixtureRequest) -> AudioModel:
+    """Load (once) the model of this item's case; skip or fail its items when it cannot be loaded."""
+    state = _state(request)
+    case = case_of(request)
+    assert state.pool is not None
+    try:
+        session = state.pool.acquire(case.model)
+    except BudgetExceeded as exc:
+        if state.settings.strict:
+            pytest.fail(f"{exc} (--audiollm-strict)", pytrace=False)
+        pytest.skip(str(exc))
+    except MissingDependency as exc:
+        pytest.skip(str(exc))
+    except Exception as exc:
+        pytest.fail(str(exc), pytrace=False)
+    assert session.model is not None
+    return session.model
+
+
+def predict_case(request: pytest.FixtureRequest) -> tuple[Case, Any]:
+    state = _state(request)
+    case = case_of(request)
+    assert state.pool is not None and state.predictor is not None
+    return case, state.predictor.outcome(case, state.pool.sessions[case.model])
+
+
+def run_sample_item(request: pytest.FixtureRequest) -> None:
+    state = _state(request)
+    item = request.node
+    case, outcome = predict_case(request)
+    row = score_sample(case, outcome, state.metrics)
+    row["nodeid"] = item.nodeid
+    row["index"] = state.plan.position.get(id(case), 0)
+    state.rows[case.run_key].append(row)
+    item.stash[row_key] = row
+    props = item.user_properties
+    props.append(("audiollm.model", case.model))
+    props.append(("audiollm.benchmark", case.spec.name))
+    props.append(("audiollm.sample", case.sample.id))
+    if outcome.prediction is not None:
+        props.append(("audiollm.prediction", outcome.prediction))
+    props.append(("audiollm.references", " | ".join(case.sample.references)))
+    for name, value in row["scores"].items():
+        props.append((f"audiollm.score.{name}", _fmt(value)))
+    props.append(("audiollm.latency_s", _fmt(outcome.latency_s)))
+    truncated = outcome.audio.get("truncated_s", 0.0)
+    if truncated:
+        props.append(("audiollm.truncated_s", _fmt(truncated)))
+    if outcome.error:
+        props.append(("audiollm.error", outcome.error))
+        what = {"data": "sample", "model": "model", "output": "model output"}.get(outcome.error_kind or "", "")
+        pytest.fail(f"{what} error: {outcome.error}", pytrace=False)
+    failed = []
+    for name, condition in case.spec.sample_thresholds.items():
+        value = row["scores"].get(name)
+        if value is None or not condition.holds(value, (value, value)):
+            failed.append(f"{name} = {value if value is None else _fmt(value)}, expected {condition}")
+    if failed:
+        pytest.fail(
+            f"per-sample threshold: {'; '.join(failed)} (prediction: {outcome.prediction!r:.200})", pytrace=False
+        )
+
+
+def run_gate_item(request: pytest.FixtureRequest) -> None:
+    state = _state(request)
+    item = request.node
+    gate = item.stash[gate_key]
+    rows = state.rows.get(gate.run_key, [])
+    verdict = evaluate_gate(
+        gate,
+        rows,
+        state.plan.expected(gate.run_key),
+        state.metrics,
+        seed=state.settings.seed,
+        resamples=state.settings.bootstrap,
+    )
+    result = dict(
+        verdict.result,
+        model=gate.model,
+        benchmark=gate.spec.name,
+        owner=gate.owner,
+        benchmark_version=gate.spec.version,
+        task=gate.spec.task,
+        message=verdict.message,
+    )
+    if state.pool is not None and gate.model in state.pool.sessions:
+        result["model_stats"] = state.pool.sessions[gate.model].stats.to_json()
+    result["run_predict_s"] = round(sum(r["latency_s"] for r in rows), 6)
+    item.stash[gate_result_key] = result
+    props = item.user_properties
+    props.append(("audiollm.model", gate.model))
+    props.append(("audiollm.benchmark", gate.spec.name))
+    props.append(("audiollm.metric", gate.metric))
+    if result["value"] is not None:
+        props.append(("audiollm.value", _fmt(result["value"])))
+        props.append(("audiollm.ci95_low", _fmt(result["ci95"][0])))
+        props.append(("audiollm.ci95_high", _fmt(result["ci95"][1])))
+    props.append(("audiollm.n", str(result["n"])))
+    if gate.condition is not None:
+        props.append(("audiollm.threshold", str(gate.condition)))
+    if verdict.skipped:
+        pytest.skip(verdict.message)
+    if verdict.passed is False:
+        pytest.fail(verdict.message, pytrace=False)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+# --- fixtures --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def audiollm_case(request: pytest.FixtureRequest) -> Case:
+    """The (model, benchmark, sample) this item evaluates."""
+    return case_of(request)
+
+
+@pytest.fixture
+def audiollm_sample(audiollm_case: Case) -> Any:
+    """The benchmark Sample of this item (id, audio reference, references, prompt, meta)."""
+    return audiollm_case.sample
+
+
+@pytest.fixture
+def audiollm_model(request: pytest.FixtureRequest, audiollm_case: Case) -> AudioModel:
+    """The loaded model of this item (loaded once per process, unloaded after its last item)."""
+    return acquire_model(request)
+
+
+@pytest.fixture
+def audiollm_prediction(request: pytest.FixtureRequest, audiollm_model: AudioModel) -> str:
+    """The model's text output for this item's sample (batched with upcoming samples, cached)."""
+    _, outcome = predict_case(request)
+    if outcome.error:
+        pytest.fail(f"{outcome.error_kind} error: {outcome.error}", pytrace=False)
+    return str(outcome.prediction)

@@ -1,0 +1,255 @@
+"""Settings: the command-line options and ini keys of the plugin, parsed and validated once."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pytest_audiollm.gates import ThresholdOverride, ThresholdSyntaxError, parse_threshold_option
+
+_SIZE = re.compile(r"^\s*(?P<num>[0-9]*\.?[0-9]+)\s*(?P<unit>[KMGT]?i?B?|)\s*$", re.IGNORECASE)
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "m": 1024**2,
+    "g": 1024**3,
+    "t": 1024**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+}
+DEVICES = re.compile(r"^(cpu|auto|cuda|cuda:\d+|mps)$")
+
+
+def parse_size(text: str) -> int:
+    """``24GiB`` / ``2G`` (binary), ``2GB`` (decimal), ``512MiB``, ``1073741824`` -> bytes."""
+    match = _SIZE.match(str(text))
+    unit = match["unit"].lower() if match else None
+    if not match or unit not in _UNITS:
+        raise argparse.ArgumentTypeError(
+            f"cannot read memory size {text!r}: use a number with a unit such as 24GiB, 2G (binary), "
+            "2GB (decimal) or 512MiB"
+        )
+    return int(float(match["num"]) * _UNITS[unit])
+
+
+def format_size(size: int | None) -> str:
+    if size is None:
+        return "unknown"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024:
+            return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _threshold(text: str) -> str:
+    try:
+        parse_threshold_option(text)
+    except ThresholdSyntaxError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _device(text: str) -> str:
+    if not DEVICES.match(text):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}: use cpu, cuda, cuda:N, mps or auto")
+    return text
+
+
+def _model_arg(text: str) -> str:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (for example dtype=bfloat16), got {text!r}")
+    return text
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("audiollm", "audio model benchmarks (pytest-audiollm)")
+    add = group.addoption
+    add(
+        "--audiollm-model",
+        action="append",
+        default=[],
+        metavar="NAME",
+        dest="audiollm_model",
+        help="model to evaluate (repeatable): a registered name, or hf:PATH_OR_REPO. Ini: audiollm_models.",
+    )
+    add(
+        "--audiollm-benchmark",
+        action="append",
+        default=[],
+        metavar="NAME_OR_PATH",
+        dest="audiollm_benchmark",
+        help="benchmark to run (repeatable): a registered name (demo, ...) or a benchmark YAML file.",
+    )
+    add(
+        "--audiollm-limit",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        dest="audiollm_limit",
+        help="run only the first N samples of each benchmark (deterministic order).",
+    )
+    add(
+        "--audiollm-batch-size",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        dest="audiollm_batch_size",
+        help="samples per predict() call (default 1; ini: audiollm_batch_size).",
+    )
+    add(
+        "--audiollm-device",
+        type=_device,
+        default=None,
+        metavar="DEVICE",
+        dest="audiollm_device",
+        help="where models run: cpu, cuda, cuda:N, mps or auto (default auto; ini: audiollm_device).",
+    )
+    add(
+        "--audiollm-memory-budget",
+        type=parse_size,
+        default=None,
+        metavar="SIZE",
+        dest="audiollm_memory_budget",
+        help="memory a model may take on its device (VRAM, or RAM on cpu), e.g. 24GiB. Larger models are skipped.",
+    )
+    add(
+        "--audiollm-strict",
+        action="store_true",
+        default=False,
+        dest="audiollm_strict",
+        help="fail (instead of skip) the items of a model that does not fit the memory budget.",
+    )
+    add(
+        "--audiollm-results",
+        default=None,
+        metavar="PATH",
+        dest="audiollm_results",
+        help="write the JSON results file (scores, CIs, gates, per-sample predictions) to PATH.",
+    )
+    add(
+        "--audiollm-threshold",
+        action="append",
+        default=[],
+        type=_threshold,
+        metavar="BENCH:METRIC EXPR",
+        dest="audiollm_threshold",
+        help="add or override a gate, e.g. 'demo-asr:wer<=0.3' or 'demo-asr:wer ci_high<=0.4' (BENCH may be *).",
+    )
+    add(
+        "--audiollm-seed",
+        type=int,
+        default=None,
+        metavar="N",
+        dest="audiollm_seed",
+        help="seed for the bootstrap and for models (default 0).",
+    )
+    add(
+        "--audiollm-bootstrap",
+        type=int,
+        default=None,
+        metavar="N",
+        dest="audiollm_bootstrap",
+        help="bootstrap resamples for the 95%% confidence intervals (default 1000, 0 turns CIs off).",
+    )
+    add(
+        "--audiollm-model-arg",
+        action="append",
+        default=[],
+        type=_model_arg,
+        metavar="KEY=VALUE",
+        dest="audiollm_model_arg",
+        help="option passed to model factories, e.g. dtype=bfloat16 (repeatable).",
+    )
+    add(
+        "--audiollm-list",
+        action="store_true",
+        default=False,
+        dest="audiollm_list",
+        help="list registered models, benchmarks and metrics, then exit.",
+    )
+    parser.addini("audiollm_models", "default models when --audiollm-model is not given", type="linelist", default=[])
+    parser.addini("audiollm_batch_size", "default --audiollm-batch-size", default="1")
+    parser.addini("audiollm_device", "default --audiollm-device", default="auto")
+    parser.addini("audiollm_memory_budget", "default --audiollm-memory-budget", default="")
+    parser.addini("audiollm_results", "default --audiollm-results", default="")
+
+
+@dataclass(frozen=True)
+class Settings:
+    models: tuple[str, ...] = ()
+    benchmarks: tuple[str, ...] = ()
+    limit: int | None = None
+    batch_size: int = 1
+    device: str = "auto"
+    memory_budget: int | None = None
+    strict: bool = False
+    results_path: str | None = None
+    thresholds: tuple[ThresholdOverride, ...] = ()
+    seed: int = 0
+    bootstrap: int = 1000
+    model_args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.models or self.benchmarks)
+
+
+def settings_from_config(config: pytest.Config) -> Settings:
+    opt = config.option
+
+    def ini(name: str) -> str:
+        return str(config.getini(name) or "").strip()
+
+    try:
+        budget = opt.audiollm_memory_budget
+        if budget is None and ini("audiollm_memory_budget"):
+            budget = parse_size(ini("audiollm_memory_budget"))
+        batch = opt.audiollm_batch_size or _positive_int(ini("audiollm_batch_size") or "1")
+        device = opt.audiollm_device or _device(ini("audiollm_device") or "auto")
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"pytest-audiollm ini option: {exc}") from None
+    models = tuple(opt.audiollm_model) or tuple(str(m) for m in config.getini("audiollm_models"))
+    return Settings(
+        models=tuple(dict.fromkeys(models)),
+        benchmarks=tuple(dict.fromkeys(opt.audiollm_benchmark)),
+        limit=opt.audiollm_limit,
+        batch_size=batch,
+        device=device,
+        memory_budget=budget,
+        strict=bool(opt.audiollm_strict),
+        results_path=opt.audiollm_results or ini("audiollm_results") or None,
+        thresholds=tuple(parse_threshold_option(t) for t in opt.audiollm_threshold),
+        seed=opt.audiollm_seed if opt.audiollm_seed is not None else 0,
+        bootstrap=opt.audiollm_bootstrap if opt.audiollm_bootstrap is not None else 1000,
+        model_args=dict(_split_arg(a) for a in opt.audiollm_model_arg),
+    )
+
+
+def _split_arg(text: str) -> tuple[str, Any]:
+    key, _, value = text.partition("=")
+    import yaml
+
+    return key.strip(), yaml.safe_load(value) if value else ""
