@@ -27,7 +27,6 @@ class Entry(Generic[T]):
     name: str
     value: T
     description: str
-    origin: str  # which plugin registered it
 
 
 class Registry(Generic[T]):
@@ -36,16 +35,12 @@ class Registry(Generic[T]):
 
     def __init__(self) -> None:
         self._entries: dict[str, Entry[T]] = {}
-        self._origin = "pytest_audiollm"
-
-    def set_origin(self, origin: str) -> None:
-        self._origin = origin
 
     def add(self, name: str, value: T, description: str = "") -> None:
         """Register ``value`` under ``name``; a later registration of the same name replaces the earlier one."""
         if not name or not isinstance(name, str):
             raise ValueError(f"a {self.kind} needs a non-empty string name, got {name!r}")
-        self._entries[name] = Entry(name, value, description or _doc(value), self._origin)
+        self._entries[name] = Entry(name, value, description or _doc(value))
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
@@ -86,7 +81,7 @@ class ModelRegistry(Registry[ModelFactory]):
 
     def add_prefix(self, prefix: str, factory: ModelFactory, description: str = "") -> None:
         """``add_prefix("hf", f)``: ``--audiollm-model hf:PATH`` calls f with ``options.target == "PATH"``."""
-        self._prefixes[prefix.rstrip(":")] = Entry(prefix, factory, description or _doc(factory), self._origin)
+        self._prefixes[prefix.rstrip(":")] = Entry(prefix.rstrip(":"), factory, description or _doc(factory))
 
     def prefixes(self) -> list[Entry[ModelFactory]]:
         return sorted(self._prefixes.values(), key=lambda e: e.name)

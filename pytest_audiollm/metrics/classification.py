@@ -42,7 +42,7 @@ def match_label(prediction: str, choices: Sequence[str], synonyms: dict[str, tup
         return next(iter(found))
     if found:
         longest = max(found.values(), key=len)
-        if all(form in longest for form in found.values()):
+        if all(re.search(rf"(?<!\w){re.escape(form)}(?!\w)", longest) for form in found.values()):
             return next(c for c, f in found.items() if f == longest)
     return None
 

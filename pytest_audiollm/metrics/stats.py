@@ -29,7 +29,7 @@ def aggregate(
     """
     import numpy as np
 
-    matrix = np.asarray(stats, dtype=np.float64).reshape(len(stats), -1)
+    matrix = np.asarray(stats, dtype=np.float64).reshape(len(stats), -1) if len(stats) else np.empty((0, 0))
     n = matrix.shape[0]
     if n == 0:
         nan = float("nan")

@@ -1,4 +1,4 @@
-"""``pytest --audiollm-list``: what is registered, and by whom."""
+"""``pytest --audiollm-list``: the registered models, benchmarks and metrics."""
 
 from __future__ import annotations
 
@@ -11,17 +11,18 @@ if TYPE_CHECKING:
 
 
 def print_registries(config: pytest.Config, state: AudioLLMState) -> None:
-    writer = config.get_terminal_writer()
-    writer.sep("=", "pytest-audiollm registry")
-    writer.line("models:")
+    """Runs from pytest_cmdline_main, before the terminal reporter exists: plain stdout."""
+    lines = ["pytest-audiollm registry"]
+    lines.append("models:")
     for entry in state.models:
-        writer.line(f"  {entry.name:<24} {entry.description}")
+        lines.append(f"  {entry.name:<24} {entry.description}")
     for prefix in state.models.prefixes():
-        writer.line(f"  {prefix.name + ':...':<24} {prefix.description}")
-    writer.line("benchmarks:")
+        lines.append(f"  {prefix.name + ':...':<24} {prefix.description}")
+    lines.append("benchmarks:")
     for benchmark in state.benchmarks:
-        writer.line(f"  {benchmark.name:<24} {benchmark.description}")
-    writer.line("metrics:")
+        lines.append(f"  {benchmark.name:<24} {benchmark.description}")
+    lines.append("metrics:")
     for metric in state.metrics:
         direction = "higher is better" if metric.value.higher_is_better else "lower is better"
-        writer.line(f"  {metric.name:<24} v{metric.value.version}, {direction}: {metric.description}")
+        lines.append(f"  {metric.name:<24} v{metric.value.version}, {direction}: {metric.description}")
+    print("\n".join(lines))
