@@ -67,7 +67,7 @@ def test_same_aggregates_gates_and_results_with_xdist(sines: SineDataset) -> Non
         *args, "-n", "2", "--audiollm-results", "parallel.json", "--junitxml", "p.xml"
     )
     assert serial.ret == parallel.ret == 1  # deaf fails the tones gate, in both
-    assert serial.parseoutcomes() == {k: v for k, v in parallel.parseoutcomes().items()}
+    assert serial.parseoutcomes() == parallel.parseoutcomes()
     a, b = load_results(pytester.path / "serial.json"), load_results(pytester.path / "parallel.json")
     assert _comparable(a) == _comparable(b)
     assert len(a["runs"]) == 6

@@ -128,7 +128,7 @@ def _data(raw: Any, source: str, base_dir: Path) -> DataSpec:
         raise SpecError(source, "data", f"expected a mapping with format, path and fields, got {_kind(raw)}")
     _check_keys(raw, _DATA_KEYS, source, "data.")
     for key in ("format", "path"):
-        if key not in raw:
+        if raw.get(key) is None or raw.get(key) == "":
             raise SpecError(source, f"data.{key}", f"is required ({_hint('data.' + key)})")
     fmt = str(raw["format"])
     if fmt not in DATA_FORMATS:
@@ -139,6 +139,9 @@ def _data(raw: Any, source: str, base_dir: Path) -> DataSpec:
             source, "data.fields", f"expected a mapping such as {{audio: audio, reference: label}}, got {_kind(fields)}"
         )
     _check_keys(fields, _FIELD_KEYS, source, "data.fields.")
+    for key, value in fields.items():
+        if not isinstance(value, str) or not value:
+            raise SpecError(source, f"data.fields.{key}", f"expected the name of a manifest field, got {_kind(value)}")
     return DataSpec(
         format=fmt,
         path=str(raw["path"]),

@@ -307,6 +307,7 @@ class DemoModel(AudioModel):
     """
 
     sample_rate = 16000
+    cpu_only = True
 
     def memory_estimate(self) -> int:
         return 1 << 20
