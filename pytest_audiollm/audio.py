@@ -7,6 +7,7 @@ soundfile and soxr are imported lazily, inside the functions that need them.
 from __future__ import annotations
 
 import hashlib
+import math
 import io
 import os
 import re
@@ -81,11 +82,11 @@ def decode_audio_bytes(
         )
     if frames.shape[0] == 0:
         raise SampleError(f"{name}: audio file is empty (0 samples): replace it or drop the sample")
-    if not np.isfinite(frames).all():
+    if not math.isfinite(float(frames.sum(dtype=np.float64))):  # NaN or inf anywhere makes the sum non-finite
         raise SampleError(f"{name}: audio file contains NaN/inf samples: re-export it with finite values")
 
     channels, duration_s = int(frames.shape[1]), frames.shape[0] / rate
-    mono = frames.mean(axis=1, dtype=np.float32)
+    mono = frames[:, 0] if channels == 1 else frames.mean(axis=1, dtype=np.float32)
     truncated_s = 0.0
     if max_seconds is not None and duration_s > max_seconds:
         mono = mono[: int(np.ceil(max_seconds * rate))]
@@ -108,10 +109,13 @@ def decode_audio_bytes(
 
 
 def _read_file(path: str) -> bytes:
-    if not Path(path).is_file():
-        raise SampleError(f"audio file not found: {path} (paths in a manifest are relative to the manifest file)")
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            return fh.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise SampleError(
+            f"audio file not found: {path} (paths in a manifest are relative to the manifest file)"
+        ) from None
     except OSError as exc:
         raise SampleError(f"cannot read audio file {path}: {exc.strerror or exc}; check its permissions") from exc
 

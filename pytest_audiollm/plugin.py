@@ -11,7 +11,7 @@ import pytest
 from pytest_audiollm import hookspecs
 from pytest_audiollm.runner import audiollm_case, audiollm_model, audiollm_prediction, audiollm_sample
 from pytest_audiollm.settings import add_options, settings_from_config
-from pytest_audiollm.state import AudioLLMState, case_key, gate_key, gate_result_key, row_key, state_key
+from pytest_audiollm.state import AudioLLMState, case_key, gate_result_key, row_key, state_key
 
 if TYPE_CHECKING:
     from pytest_audiollm.cases import Case
@@ -172,38 +172,16 @@ def _case(item: pytest.Item) -> Case | None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """Per-sample rows and gate results ride on the call report (to the xdist controller, too)."""
     report = yield
-    if report.when == "call" or (report.when == "setup" and not report.passed):
+    if report.when == "call":
         row = item.stash.get(row_key, None)
         if row is not None:
             report.audiollm_row = row
         gate = item.stash.get(gate_result_key, None)
         if gate is not None:
             report.audiollm_gate = gate
-        elif report.when == "setup" and item.stash.get(gate_key, None) is None:
-            case = item.stash.get(case_key, None)
-            if case is not None:  # the model could not be loaded: still list the sample in the results
-                report.audiollm_row = {
-                    "id": case.sample.id,
-                    "model": case.model,
-                    "benchmark": case.spec.name,
-                    "owner": case.owner,
-                    "nodeid": item.nodeid,
-                    "prediction": None,
-                    "references": list(case.sample.references),
-                    "scores": {},
-                    "stats": {},
-                    "error": _reason(report),
-                    "error_kind": "setup",
-                }
     return report
-
-
-def _reason(report: pytest.TestReport) -> str:
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple):
-        return str(longrepr[2]).removeprefix("Skipped: ")
-    return str(longrepr).strip().splitlines()[-1] if longrepr else ""
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:

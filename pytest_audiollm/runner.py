@@ -13,55 +13,74 @@ from pytest_audiollm.state import case_key, gate_key, gate_result_key, row_key, 
 if TYPE_CHECKING:
     from pytest_audiollm.cases import Case
     from pytest_audiollm.models.protocol import AudioModel
-    from pytest_audiollm.state import AudioLLMState
+    from pytest_audiollm.predictor import Outcome
 
 
-def _state(request: pytest.FixtureRequest) -> AudioLLMState:
-    return request.config.stash[state_key]
-
-
-def case_of(request: pytest.FixtureRequest) -> Case:
-    case: Case | None = request.node.stash.get(case_key, None)
-    if case is None:
-        case = getattr(request, "param", None)
+def case_of(node: pytest.Item, param: Any = None) -> Case:
+    case: Case | None = node.stash.get(case_key, None) or param
     if case is None:
         raise pytest.UsageError(
-            f"{request.node.nodeid} uses the audiollm fixtures but is not an audiollm sample: mark it with "
+            f"{node.nodeid} uses the audiollm fixtures but is not an audiollm sample: mark it with "
             "@pytest.mark.audiollm(benchmark=NAME) and run with --audiollm-model"
         )
     return case
 
 
-def acquire_model(request: pytest.FixtureRequest) -> AudioModel:
-    """Load (once) the model of this item's case; skip or fail its items when it cannot be loaded."""
-    state = _state(request)
-    case = case_of(request)
+def acquire_model(node: pytest.Item, case: Case) -> AudioModel:
+    """Load (once) the model of ``case``; skip or fail the item when it cannot be loaded."""
+    state = node.config.stash[state_key]
     assert state.pool is not None
     try:
         session = state.pool.acquire(case.model)
     except BudgetExceeded as exc:
+        _not_run(node, case, str(exc))
         if state.settings.strict:
             pytest.fail(f"{exc} (--audiollm-strict)", pytrace=False)
         pytest.skip(str(exc))
     except MissingDependency as exc:
+        _not_run(node, case, str(exc))
         pytest.skip(str(exc))
     except Exception as exc:
+        _not_run(node, case, str(exc))
         pytest.fail(str(exc), pytrace=False)
     assert session.model is not None
     return session.model
 
 
-def predict_case(request: pytest.FixtureRequest) -> tuple[Case, Any]:
-    state = _state(request)
-    case = case_of(request)
+def _not_run(node: pytest.Item, case: Case, reason: str) -> None:
+    """The results row of a sample whose model could not be loaded."""
+    if case_key in node.stash:
+        state = node.config.stash[state_key]
+        node.stash[row_key] = {
+            "index": state.plan.position.get(id(case), 0),
+            "id": case.sample.id,
+            "model": case.model,
+            "benchmark": case.spec.name,
+            "owner": case.owner,
+            "nodeid": node.nodeid,
+            "prediction": None,
+            "references": list(case.sample.references),
+            "scores": {},
+            "stats": {},
+            "score_errors": {},
+            "error": reason,
+            "error_kind": "setup",
+            "latency_s": 0.0,
+            "audio": {},
+        }
+
+
+def predict_case(node: pytest.Item, case: Case) -> Outcome:
+    state = node.config.stash[state_key]
     assert state.pool is not None and state.predictor is not None
-    return case, state.predictor.outcome(case, state.pool.sessions[case.model])
+    return state.predictor.outcome(case, state.pool.sessions[case.model])
 
 
-def run_sample_item(request: pytest.FixtureRequest) -> None:
-    state = _state(request)
-    item = request.node
-    case, outcome = predict_case(request)
+def run_sample_item(item: pytest.Item) -> None:
+    state = item.config.stash[state_key]
+    case = item.stash[case_key]
+    acquire_model(item, case)
+    outcome = predict_case(item, case)
     row = score_sample(case, outcome, state.metrics)
     row["nodeid"] = item.nodeid
     row["index"] = state.plan.position.get(id(case), 0)
@@ -95,9 +114,8 @@ def run_sample_item(request: pytest.FixtureRequest) -> None:
         )
 
 
-def run_gate_item(request: pytest.FixtureRequest) -> None:
-    state = _state(request)
-    item = request.node
+def run_gate_item(item: pytest.Item) -> None:
+    state = item.config.stash[state_key]
     gate = item.stash[gate_key]
     rows = state.rows.get(gate.run_key, [])
     verdict = evaluate_gate(
@@ -119,7 +137,6 @@ def run_gate_item(request: pytest.FixtureRequest) -> None:
     )
     if state.pool is not None and gate.model in state.pool.sessions:
         result["model_stats"] = state.pool.sessions[gate.model].stats.to_json()
-    result["run_predict_s"] = round(sum(r["latency_s"] for r in rows), 6)
     item.stash[gate_result_key] = result
     props = item.user_properties
     props.append(("audiollm.model", gate.model))
@@ -142,13 +159,13 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
-# --- fixtures --------------------------------------------------------------------------------------------------
+# --- fixtures for Python tests marked @pytest.mark.audiollm(benchmark=...) --------------------------------
 
 
 @pytest.fixture
 def audiollm_case(request: pytest.FixtureRequest) -> Case:
     """The (model, benchmark, sample) this item evaluates."""
-    return case_of(request)
+    return case_of(request.node, getattr(request, "param", None))
 
 
 @pytest.fixture
@@ -160,13 +177,13 @@ def audiollm_sample(audiollm_case: Case) -> Any:
 @pytest.fixture
 def audiollm_model(request: pytest.FixtureRequest, audiollm_case: Case) -> AudioModel:
     """The loaded model of this item (loaded once per process, unloaded after its last item)."""
-    return acquire_model(request)
+    return acquire_model(request.node, audiollm_case)
 
 
 @pytest.fixture
-def audiollm_prediction(request: pytest.FixtureRequest, audiollm_model: AudioModel) -> str:
+def audiollm_prediction(request: pytest.FixtureRequest, audiollm_case: Case, audiollm_model: AudioModel) -> str:
     """The model's text output for this item's sample (batched with upcoming samples, cached)."""
-    _, outcome = predict_case(request)
+    outcome = predict_case(request.node, audiollm_case)
     if outcome.error:
         pytest.fail(f"{outcome.error_kind} error: {outcome.error}", pytrace=False)
     return str(outcome.prediction)

@@ -95,7 +95,7 @@ def test_sample_problems_fail_only_their_items(sines: SineDataset) -> None:
     run = json.loads((root / "r.json").read_text())["runs"][0]
     # data errors are left out of the metrics; a model error counts as a wrong (empty) answer
     assert run["metrics"]["accuracy"]["n"] == 7
-    assert run["counts"] == {"samples": 13, "errors": 7, "truncated": 0}
+    assert run["counts"] == {"samples": 13, "errors": 7, "truncated": 0, "not_run": 0}
 
 
 def test_wrong_number_of_outputs_fails_each_item_with_the_reason(sines: SineDataset) -> None:

@@ -98,7 +98,7 @@ def test_memory_budget_skips_or_fails_with_both_numbers(sines: SineDataset) -> N
     strict = sines.pytester.runpytest(
         "--audiollm-model", "huge", "--audiollm-memory-budget", "2GiB", "--audiollm-strict"
     )
-    strict.assert_outcomes(errors=6, skipped=2)
+    strict.assert_outcomes(failed=6, skipped=2)
     fits = sines.pytester.runpytest(
         "--audiollm-model", "pitch", "--audiollm-memory-budget", "2GiB", "--audiollm-results", "r.json"
     )

@@ -23,6 +23,17 @@ def _comparable(results: dict[str, Any]) -> list[dict[str, Any]]:
     return runs
 
 
+def _gate_properties(path: Path) -> dict[str, dict[str, str]]:
+    import xml.etree.ElementTree as ET
+
+    cases = ET.parse(path).iter("testcase")
+    return {
+        str(c.get("name")): {str(p.get("name")): str(p.get("value")) for p in c.iter("property")}
+        for c in cases
+        if "gate:" in str(c.get("name"))
+    }
+
+
 def test_demo_runs_from_any_directory(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(
         "--audiollm-model", "demo", "--audiollm-benchmark", "demo", "--audiollm-results", "demo.json", timeout=120
@@ -71,6 +82,9 @@ def test_same_aggregates_gates_and_results_with_xdist(sines: SineDataset) -> Non
     a, b = load_results(pytester.path / "serial.json"), load_results(pytester.path / "parallel.json")
     assert _comparable(a) == _comparable(b)
     assert len(a["runs"]) == 6
+    for name in ("s.xml", "p.xml"):
+        assert (pytester.path / name).exists()
+    assert _gate_properties(pytester.path / "s.xml") == _gate_properties(pytester.path / "p.xml")
     # each model is loaded once per worker that ran it, never twice in a row on one worker
     loads = [e for e in sines.events() if e.startswith("load")]
     assert len(loads) <= 2 * 2 + 2

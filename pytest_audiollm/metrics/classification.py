@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pytest_audiollm.metrics.normalize import basic
@@ -25,26 +27,46 @@ def match_label(prediction: str, choices: Sequence[str], synonyms: dict[str, tup
     answer = basic(prediction)
     if not answer:
         return None
-    names = {choice: [basic(choice), *(basic(s) for s in synonyms.get(choice, ()))] for choice in choices}
-    for choice, forms in names.items():
-        if answer in forms:
-            return choice
+    names = _label_forms(tuple(choices), tuple(sorted((k, tuple(v)) for k, v in synonyms.items())))
+    exact = names.exact.get(answer)
+    if exact is not None:
+        return exact
     found: dict[str, str] = {}
-    for choice, forms in names.items():
-        for form in forms:
-            if (
-                form
-                and re.search(rf"(?<!\w){re.escape(form)}(?!\w)", answer)
-                and len(form) > len(found.get(choice, ""))
-            ):
-                found[choice] = form
+    for choice, form, pattern in names.patterns:
+        if pattern.search(answer) and len(form) > len(found.get(choice, "")):
+            found[choice] = form
     if len(found) == 1:
         return next(iter(found))
     if found:
         longest = max(found.values(), key=len)
-        if all(re.search(rf"(?<!\w){re.escape(form)}(?!\w)", longest) for form in found.values()):
+        if all(_whole_words(form).search(longest) for form in found.values()):
             return next(c for c, f in found.items() if f == longest)
     return None
+
+
+@dataclass(frozen=True)
+class _LabelForms:
+    exact: dict[str, str]  # normalised name or synonym -> choice (the first choice wins a shared form)
+    patterns: tuple[tuple[str, str, re.Pattern[str]], ...]  # (choice, form, whole-word pattern)
+
+
+@functools.lru_cache(maxsize=256)
+def _whole_words(form: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(form)}(?!\w)")
+
+
+@functools.lru_cache(maxsize=64)
+def _label_forms(choices: tuple[str, ...], synonyms: tuple[tuple[str, tuple[str, ...]], ...]) -> _LabelForms:
+    """Normalised names of each choice, computed once per benchmark instead of once per sample."""
+    extra = dict(synonyms)
+    exact: dict[str, str] = {}
+    patterns = []
+    for choice in choices:
+        for form in (basic(choice), *(basic(s) for s in extra.get(choice, ()))):
+            exact.setdefault(form, choice)
+            if form:
+                patterns.append((choice, form, _whole_words(form)))
+    return _LabelForms(exact, tuple(patterns))
 
 
 def _reference_label(references: Sequence[str], context: ScoringContext) -> str | None:

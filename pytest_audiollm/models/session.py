@@ -122,7 +122,7 @@ class ModelSession:
             self.stats.predict_s += time.perf_counter() - started
             self.stats.predicted += len(requests)
             self.stats.batches += 1
-            self._note_peak()
+            self._note_peak()  # after the clock stopped: reading /proc is not the model's time
 
     def unload(self) -> None:
         if self.model is not None:

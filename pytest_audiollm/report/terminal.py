@@ -19,6 +19,7 @@ def write_summary(reporter: Any, runs: list[dict[str, Any]]) -> None:
         reporter.write_line(
             f"{run['benchmark']} on {run['model']}: {counts['samples']} samples, {counts['errors']} errors"
             + (f", {counts['truncated']} truncated" if counts["truncated"] else "")
+            + (f", {counts['not_run']} not run" if counts["not_run"] else "")
             + f" | load {timing['load_s']:.2f}s, warm-up {timing['warmup_s']:.2f}s, {rate}"
             + f" | peak {format_size(memory['peak_bytes'])}"
         )

@@ -60,7 +60,8 @@ def build_runs(
                 },
                 "counts": {
                     "samples": len(run_rows),
-                    "errors": sum(1 for r in run_rows if r.get("error")),
+                    "errors": sum(1 for r in run_rows if r.get("error_kind") in ("data", "model", "output")),
+                    "not_run": sum(1 for r in run_rows if r.get("error_kind") == "setup"),
                     "truncated": sum(1 for r in run_rows if (r.get("audio") or {}).get("truncated_s")),
                 },
                 "samples": [
