@@ -7,8 +7,8 @@ soundfile and soxr are imported lazily, inside the functions that need them.
 from __future__ import annotations
 
 import hashlib
-import math
 import io
+import math
 import os
 import re
 import tarfile
