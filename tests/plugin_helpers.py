@@ -64,6 +64,12 @@ class DeafModel(PitchModel):
 class HugeModel(PitchModel):
     estimate = 64 * 2**30
 
+class HungryModel(PitchModel):
+    """Holds 64 MiB of weights once loaded."""
+    def load(self, device):
+        log("load", self.options.name, device)
+        self.weights = np.ones(8 * 2**20)  # 8 Mi float64 = 64 MiB, written so the pages are resident
+
 class MiscountModel(PitchModel):
     def predict(self, requests):
         return ["low"] * (len(requests) + 1)
@@ -74,6 +80,7 @@ def pytest_audiollm_register_models(registry):
     registry.add("deaf", DeafModel)
     registry.add("huge", HugeModel)
     registry.add("miscount", MiscountModel)
+    registry.add("hungry", HungryModel)
 '''
 
 BENCH_YAML = """\

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-from plugin_helpers import SineDataset, load_results, run_by_benchmark
+from plugin_helpers import BENCH_YAML, SineDataset, load_results, run_by_benchmark
 
 
 def test_yaml_benchmark_runs_one_item_per_sample_plus_gates(sines: SineDataset) -> None:
@@ -127,3 +127,23 @@ def test_junit_written_for_both_families(sines: SineDataset, family: str) -> Non
     sines.pytester.runpytest("--audiollm-model", "pitch", "--junitxml", "j.xml", "-o", f"junit_family={family}")
     tree = ET.parse(sines.root / "j.xml")
     assert len(list(tree.iter("testcase"))) == 8
+
+
+def test_peak_memory_of_a_model_is_measured(sines: SineDataset) -> None:
+    sines.pytester.runpytest("--audiollm-model", "hungry", "--audiollm-results", "r.json").assert_outcomes(passed=8)
+    memory = load_results(sines.root / "r.json")["runs"][0]["memory"]
+    assert 64 * 2**20 <= memory["peak_bytes"] < 200 * 2**20, memory
+
+
+def test_cut_audio_is_recorded_never_silent(sines: SineDataset) -> None:
+    sines.write(yaml_text=BENCH_YAML.replace("max_seconds: 10", "max_seconds: 0.2"))
+    result = sines.pytester.runpytest(
+        "--audiollm-model", "pitch", "--audiollm-results", "r.json", "--junitxml", "j.xml", "-o", "junit_family=xunit1"
+    )
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(["tones on pitch: 6 samples, 0 errors, 6 truncated*"])
+    run = load_results(sines.root / "r.json")["runs"][0]
+    assert run["counts"]["truncated"] == 6
+    assert {s["audio"]["truncated_s"] for s in run["samples"]} == {0.3}
+    props = {p.get("name"): p.get("value") for p in ET.parse(sines.root / "j.xml").iter("property")}
+    assert props["audiollm.truncated_s"] == "0.3"
