@@ -26,48 +26,46 @@ def case_of(node: pytest.Item, param: Any = None) -> Case:
     return case
 
 
-def acquire_model(node: pytest.Item, case: Case) -> AudioModel:
-    """Load (once) the model of ``case``; skip or fail the item when it cannot be loaded."""
+def acquire_model(node: pytest.Item, case: Case, *, record: bool = False) -> AudioModel:
+    """Load (once) the model of ``case``; skip or fail the item when it cannot be loaded.
+
+    With ``record``, a sample item that cannot run still leaves a results row saying why.
+    """
     state = node.config.stash[state_key]
     assert state.pool is not None
     try:
         session = state.pool.acquire(case.model)
-    except BudgetExceeded as exc:
-        _not_run(node, case, str(exc))
-        if state.settings.strict:
-            pytest.fail(f"{exc} (--audiollm-strict)", pytrace=False)
-        pytest.skip(str(exc))
-    except MissingDependency as exc:
-        _not_run(node, case, str(exc))
-        pytest.skip(str(exc))
     except Exception as exc:
-        _not_run(node, case, str(exc))
-        pytest.fail(str(exc), pytrace=False)
+        if record:
+            _not_run(node, case, str(exc))
+        if isinstance(exc, MissingDependency) or (isinstance(exc, BudgetExceeded) and not state.settings.strict):
+            pytest.skip(str(exc))
+        suffix = " (--audiollm-strict)" if isinstance(exc, BudgetExceeded) else ""
+        pytest.fail(f"{exc}{suffix}", pytrace=False)
     assert session.model is not None
     return session.model
 
 
 def _not_run(node: pytest.Item, case: Case, reason: str) -> None:
     """The results row of a sample whose model could not be loaded."""
-    if case_key in node.stash:
-        state = node.config.stash[state_key]
-        node.stash[row_key] = {
-            "index": state.plan.position.get(id(case), 0),
-            "id": case.sample.id,
-            "model": case.model,
-            "benchmark": case.spec.name,
-            "owner": case.owner,
-            "nodeid": node.nodeid,
-            "prediction": None,
-            "references": list(case.sample.references),
-            "scores": {},
-            "stats": {},
-            "score_errors": {},
-            "error": reason,
-            "error_kind": "setup",
-            "latency_s": 0.0,
-            "audio": {},
-        }
+    state = node.config.stash[state_key]
+    node.stash[row_key] = {
+        "index": state.plan.position.get(id(case), 0),
+        "id": case.sample.id,
+        "model": case.model,
+        "benchmark": case.spec.name,
+        "owner": case.owner,
+        "nodeid": node.nodeid,
+        "prediction": None,
+        "references": list(case.sample.references),
+        "scores": {},
+        "stats": {},
+        "score_errors": {},
+        "error": reason,
+        "error_kind": "setup",
+        "latency_s": 0.0,
+        "audio": {},
+    }
 
 
 def predict_case(node: pytest.Item, case: Case) -> Outcome:
@@ -79,7 +77,7 @@ def predict_case(node: pytest.Item, case: Case) -> Outcome:
 def run_sample_item(item: pytest.Item) -> None:
     state = item.config.stash[state_key]
     case = item.stash[case_key]
-    acquire_model(item, case)
+    acquire_model(item, case, record=True)
     outcome = predict_case(item, case)
     row = score_sample(case, outcome, state.metrics)
     row["nodeid"] = item.nodeid

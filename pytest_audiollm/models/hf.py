@@ -18,41 +18,24 @@ left padding, but this is not guaranteed (padded attention can change floating-p
 
 torch and transformers are imported only when needed (``load``, ``predict`` and the meta-device fallback of
 ``memory_estimate``); when they are missing, :class:`~pytest_audiollm.errors.MissingDependency` is raised.
+Everything about the checkpoint on disk (locating files, reading safetensors headers, estimating bytes,
+fingerprinting) is :class:`~pytest_audiollm.models.checkpoint.Checkpoint`'s job (``self.checkpoint``).
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
-import os
-import struct
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from pytest_audiollm.errors import AudioLLMError, MissingDependency, ModelOutputError
+from pytest_audiollm.models.checkpoint import Checkpoint
 from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request
 
 __all__ = ["HFAudioLLM", "hf_factory"]
 
 _NEEDED_FOR = "the hf: model adapter"
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
-_DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-# safetensors dtype codes -> bytes per element
-_ST_BYTES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "F4": 1,
-    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-    "I32": 4, "U32": 4, "F32": 4,
-    "I64": 8, "U64": 8, "F64": 8,
-}  # fmt: skip
-_ST_FLOAT = {"F16", "BF16", "F32", "F64"}
-# config "dtype"/"torch_dtype" strings -> bytes per element
-_CONFIG_DTYPE_BYTES = {"float32": 4, "float": 4, "bfloat16": 2, "float16": 2, "half": 2, "float64": 8}
-_MAX_HEADER = 100 * 1024 * 1024  # a safetensors header larger than this is treated as unreadable
-_FULL_HASH_LIMIT = 64 * 1024 * 1024  # weight files up to this size are hashed whole by fingerprint()
-_SAMPLE_CHUNKS = 16
-_SAMPLE_CHUNK_BYTES = 64 * 1024
 
 
 def _import_torch() -> Any:
@@ -78,60 +61,6 @@ def _as_bool(value: Any) -> bool:
     return bool(value)
 
 
-def _read_safetensors_header(path: Path) -> bytes | None:
-    """The raw header of a safetensors file: 8-byte little-endian length N, then N bytes of JSON."""
-    try:
-        with path.open("rb") as fh:
-            prefix = fh.read(8)
-            if len(prefix) != 8:
-                return None
-            (size,) = struct.unpack("<Q", prefix)
-            if size > _MAX_HEADER:
-                return None
-            header = fh.read(size)
-    except OSError:
-        return None
-    return prefix + header if len(header) == size else None
-
-
-def _header_bytes_for(header: bytes, dtype: str) -> int:
-    """Bytes the tensors of a safetensors header take once loaded in ``dtype`` (``auto``: as stored).
-
-    Floating-point tensors are cast to ``dtype``; integer/bool (and 8-bit float) tensors keep their size.
-    """
-    meta: dict[str, Any] = json.loads(header[8:])
-    total = 0
-    for name, info in meta.items():
-        if name == "__metadata__" or not isinstance(info, dict):
-            continue
-        numel = 1
-        for dim in info.get("shape", []):
-            numel *= int(dim)
-        stored = str(info.get("dtype", "F32"))
-        if dtype != "auto" and stored in _ST_FLOAT:
-            total += numel * _DTYPE_BYTES[dtype]
-        else:
-            total += numel * _ST_BYTES.get(stored, 4)
-    return total
-
-
-def _hash_weight_sample(digest: Any, path: Path, size: int) -> None:
-    """Hash a small file whole; of a large one, ``_SAMPLE_CHUNKS`` evenly spaced chunks (about 1 MiB read).
-
-    Headers alone cannot tell two checkpoints of the same architecture apart (same names, shapes, offsets);
-    sampled bytes do (fine-tuning changes every tensor) without reading gigabytes.
-    """
-    with path.open("rb") as fh:
-        if size <= _FULL_HASH_LIMIT:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-            return
-        step = size // _SAMPLE_CHUNKS
-        for i in range(_SAMPLE_CHUNKS):
-            fh.seek(i * step)
-            digest.update(fh.read(_SAMPLE_CHUNK_BYTES))
-
-
 class HFAudioLLM(AudioModel):
     """A transformers audio LLM (``AutoProcessor`` + ``AutoModelForMultimodalLM``) behind ``hf:PATH``."""
 
@@ -151,8 +80,7 @@ class HFAudioLLM(AudioModel):
         revision = extra.get("revision")
         self.revision: str | None = str(revision) if revision else None
         self.sample_rate = 16000
-        self._local = Path(self.target).expanduser()
-        self._is_local = self._local.is_dir()
+        self.checkpoint = Checkpoint(self.target, self.revision, needed_for=_NEEDED_FOR, extra="hf")
         self._processor: Any = None
         self._model: Any = None
         self._device = "cpu"
@@ -167,61 +95,6 @@ class HFAudioLLM(AudioModel):
         """The loaded processor (None before ``load`` and after ``unload``)."""
         return self._processor
 
-    # -- locating files ----------------------------------------------------------------------------------
-
-    def _small_file(self, name: str) -> Path | None:
-        """A small metadata file (config, index): from the local dir, else the hub (downloaded if needed)."""
-        if self._is_local:
-            path = self._local / name
-            return path if path.is_file() else None
-        try:
-            from huggingface_hub import hf_hub_download
-        except ImportError as exc:
-            raise MissingDependency("huggingface_hub", _NEEDED_FOR, extra="hf") from exc
-        try:
-            return Path(hf_hub_download(self.target, name, revision=self.revision))
-        except Exception:  # not in the repo, offline, gated: the caller falls back
-            return None
-
-    def _weight_file(self, name: str) -> Path | None:
-        """A weight file only if it is already on disk (never downloads gigabytes to read a header)."""
-        if self._is_local:
-            path = self._local / name
-            return path if path.is_file() else None
-        try:
-            from huggingface_hub import try_to_load_from_cache
-        except ImportError:
-            return None
-        found = try_to_load_from_cache(self.target, name, revision=self.revision)
-        return Path(found) if isinstance(found, str) else None
-
-    def _weight_names(self) -> list[str]:
-        """Safetensors weight file names: the shards named by the index, else ``model.safetensors``."""
-        index = self._small_file("model.safetensors.index.json")
-        if index is not None:
-            try:
-                weight_map = json.loads(index.read_text()).get("weight_map", {})
-                return sorted(set(weight_map.values()))
-            except (OSError, ValueError):
-                pass
-        return ["model.safetensors"]
-
-    def _read_sample_rate(self) -> None:
-        """Take the feature extractor's sampling rate from the processor config files (no processor built)."""
-        for name in ("processor_config.json", "preprocessor_config.json"):
-            path = self._small_file(name)
-            if path is None:
-                continue
-            try:
-                data = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            fe = data.get("feature_extractor", data)
-            rate = fe.get("sampling_rate") if isinstance(fe, dict) else None
-            if isinstance(rate, int) and rate > 0:
-                self.sample_rate = rate
-                return
-
     # -- memory --------------------------------------------------------------------------------------------
 
     def memory_estimate(self) -> int:
@@ -229,43 +102,13 @@ class HFAudioLLM(AudioModel):
 
         In order: the safetensors headers of the weight files on disk; the index's ``metadata.total_size``
         (rescaled from the config's dtype); the parameter count of the model built on the ``meta`` device.
+        Also takes the feature extractor's sampling rate from the processor config files.
         """
-        self._read_sample_rate()
-        names = self._weight_names()
-        headers = [self._weight_file(name) for name in names]
-        if headers and all(h is not None for h in headers):
-            raw = [_read_safetensors_header(h) for h in headers if h is not None]
-            if all(r is not None for r in raw):
-                return sum(_header_bytes_for(r, self.dtype) for r in raw if r is not None)
-        from_index = self._estimate_from_index()
-        if from_index is not None:
-            return from_index
-        return self._estimate_from_meta()
-
-    def _config_dtype_bytes(self) -> int:
-        path = self._small_file("config.json")
-        if path is not None:
-            try:
-                config = json.loads(path.read_text())
-            except (OSError, ValueError):
-                config = {}
-            for source in (config, config.get("text_config") or {}):
-                stored = source.get("dtype") or source.get("torch_dtype")
-                if isinstance(stored, str) and stored in _CONFIG_DTYPE_BYTES:
-                    return _CONFIG_DTYPE_BYTES[stored]
-        return 4
-
-    def _estimate_from_index(self) -> int | None:
-        index = self._small_file("model.safetensors.index.json")
-        if index is None:
-            return None
-        try:
-            total = int(json.loads(index.read_text())["metadata"]["total_size"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        if self.dtype == "auto":
-            return total
-        return total // self._config_dtype_bytes() * _DTYPE_BYTES[self.dtype]
+        rate = self.checkpoint.sample_rate()
+        if rate is not None:
+            self.sample_rate = rate
+        estimate = self.checkpoint.estimate_bytes(self.dtype)
+        return estimate if estimate is not None else self._estimate_from_meta()
 
     def _estimate_from_meta(self) -> int:
         torch = _import_torch()
@@ -289,7 +132,7 @@ class HFAudioLLM(AudioModel):
 
     def _pretrained_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
-        if self.revision and not self._is_local:
+        if self.revision and not self.checkpoint.is_local:
             kwargs["revision"] = self.revision
         return kwargs
 
@@ -387,41 +230,12 @@ class HFAudioLLM(AudioModel):
     # -- identity ------------------------------------------------------------------------------------------
 
     def fingerprint(self) -> str:
-        """``hf:`` + sha256 over config.json, the weight files' names, sizes, headers (+ samples), revision.
+        """``hf:`` + the checkpoint's content fingerprint (:meth:`Checkpoint.fingerprint`).
 
-        Headers hold every tensor's name, dtype, shape and byte offsets, so this changes with the architecture
-        and the layout but is computed without reading the weights. Weight files up to 64 MiB are hashed
-        whole; larger ones contribute 16 evenly spaced 64 KiB samples (about 1 MiB read per file), enough to
-        tell two fine-tunes of one architecture apart. For a hub repo the snapshot's commit (from the cache
-        path) is included too, which pins the weights exactly. The local directory's path is not included:
-        the same checkpoint copied elsewhere has the same fingerprint.
+        sha256 over config.json, the weight files' names, sizes, headers and sampled bytes, the revision and,
+        for a hub repo, the snapshot commit; computed without loading the model or reading all its weights.
         """
-        digest = hashlib.sha256()
-        digest.update(b"target\0" + (self.target if not self._is_local else "local").encode() + b"\0")
-        if self.revision:
-            digest.update(b"revision\0" + self.revision.encode() + b"\0")
-        config = self._small_file("config.json")
-        if config is not None:
-            digest.update(b"config.json\0" + config.read_bytes() + b"\0")
-            snapshot = config.parent
-            if not self._is_local and snapshot.parent.name == "snapshots":
-                digest.update(b"commit\0" + snapshot.name.encode() + b"\0")
-        for name in self._weight_names():
-            path = self._weight_file(name)
-            if path is None:
-                digest.update(b"weights\0" + name.encode() + b"\0missing\0")
-                continue
-            size = os.path.getsize(path)
-            digest.update(b"weights\0" + name.encode() + b"\0" + str(size).encode() + b"\0")
-            header = _read_safetensors_header(path)
-            if header is not None:
-                digest.update(header)
-            _hash_weight_sample(digest, path, size)
-        if self._is_local:
-            for pattern in ("*.bin", "*.pt", "*.pth"):
-                for path in sorted(self._local.glob(pattern)):
-                    digest.update(path.name.encode() + b"\0" + str(path.stat().st_size).encode() + b"\0")
-        return f"hf:{digest.hexdigest()}"
+        return f"hf:{self.checkpoint.fingerprint()}"
 
 
 def hf_factory(options: ModelOptions) -> HFAudioLLM:
