@@ -135,13 +135,8 @@ def build_items(parent: pytest.Collector, specs: Sequence[BenchmarkSpec], owner:
                 yield gate
 
 
-class BenchmarkFile(pytest.File):
-    """A ``bench_*.yaml`` file found by collection (or named with --audiollm-benchmark)."""
-
-    def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
-        from pytest_audiollm.benchmarks.spec import load_spec
-
-        return list(build_items(self, [load_spec(self.path)], owner=self.nodeid))
+class _SpecErrorsAsText(pytest.Collector):
+    """A benchmark collector reports user errors (bad YAML, unknown metric) as one paragraph, no traceback."""
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, AudioLLMError):
@@ -149,7 +144,16 @@ class BenchmarkFile(pytest.File):
         return super().repr_failure(excinfo)
 
 
-class RegisteredBenchmark(pytest.Collector):
+class BenchmarkFile(pytest.File, _SpecErrorsAsText):
+    """A ``bench_*.yaml`` file found by collection (or named with --audiollm-benchmark)."""
+
+    def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
+        from pytest_audiollm.benchmarks.spec import load_spec
+
+        return list(build_items(self, [load_spec(self.path)], owner=self.nodeid))
+
+
+class RegisteredBenchmark(_SpecErrorsAsText):
     """A benchmark named with --audiollm-benchmark NAME, from the benchmark registry."""
 
     def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
@@ -162,11 +166,6 @@ class RegisteredBenchmark(pytest.Collector):
         else:
             specs = state.benchmarks.specs(self.name)
         return list(build_items(self, specs, owner=self.nodeid))
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
-        if isinstance(excinfo.value, AudioLLMError):
-            return f"pytest-audiollm: {excinfo.value}"
-        return super().repr_failure(excinfo)
 
 
 def restore_gate_samples(items: list[pytest.Item]) -> None:
