@@ -12,7 +12,7 @@ from pytest_audiollm.errors import AudioLLMError
 
 if TYPE_CHECKING:
     from pytest_audiollm.benchmarks.spec import BenchmarkSpec
-    from pytest_audiollm.metrics.protocol import Metric
+    from pytest_audiollm.metrics.protocol import AnyMetric
     from pytest_audiollm.models.protocol import AudioModel, ModelOptions
 
 T = TypeVar("T")
@@ -121,10 +121,10 @@ class BenchmarkRegistry(Registry[Any]):
         return out
 
 
-class MetricRegistry(Registry["Metric"]):
+class MetricRegistry(Registry["AnyMetric"]):
     kind = "metric"
 
-    def add(self, name: str, value: Metric, description: str = "") -> None:
+    def add(self, name: str, value: AnyMetric, description: str = "") -> None:
         super().add(name, value, description or value.description)
 
 

@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_audiollm.metrics.protocol import ScoringContext
-from pytest_audiollm.metrics.stats import aggregate
+from pytest_audiollm.metrics.protocol import CorpusMetric, Metric, ScoringContext
+from pytest_audiollm.metrics.stats import Aggregate, aggregate, aggregate_corpus
 
 if TYPE_CHECKING:
     from pytest_audiollm.cases import Case, GateCase
@@ -18,7 +18,14 @@ Row = dict[str, Any]
 
 
 def context_of(case: Case | GateCase) -> ScoringContext:
-    return ScoringContext(task=case.spec.task, choices=case.spec.choices, synonyms=case.spec.synonyms)
+    spec = case.spec
+    return ScoringContext(
+        task=spec.task,
+        choices=spec.choices,
+        synonyms=spec.synonyms,
+        text_normalizer=spec.text_normalizer,
+        caption_tokenizer=spec.caption_tokenizer,
+    )
 
 
 def score_sample(case: Case, outcome: Outcome, metrics: MetricRegistry) -> Row:
@@ -45,6 +52,11 @@ def score_sample(case: Case, outcome: Outcome, metrics: MetricRegistry) -> Row:
     context = context_of(case)
     for name in case.spec.metrics:
         metric = metrics.get(name)
+        if metric.unavailable(context) is not None:
+            continue  # its gate is skipped with the reason
+        if isinstance(metric, CorpusMetric):
+            row["stats"][name] = []  # scored at the gate, from the whole corpus
+            continue
         try:
             stats = [float(x) for x in metric.sample_stats(outcome.prediction or "", sample.references, context)]
             row["stats"][name] = stats
@@ -52,6 +64,20 @@ def score_sample(case: Case, outcome: Outcome, metrics: MetricRegistry) -> Row:
         except Exception as exc:
             row["score_errors"][name] = f"{type(exc).__name__}: {exc}"
     return row
+
+
+def aggregate_rows(
+    metric: Metric | CorpusMetric, name: str, rows: list[Row], context: ScoringContext, *, seed: int, resamples: int
+) -> tuple[Aggregate, dict[str, float]]:
+    """The corpus value and CI of ``metric`` over the scored rows, and per-sample scores known only now."""
+    scored = [r for r in rows if name in r["stats"]]
+    if isinstance(metric, CorpusMetric):
+        predictions = [r["prediction"] or "" for r in scored]
+        references = [r["references"] for r in scored]
+        agg = aggregate_corpus(metric, predictions, references, context, seed=seed, resamples=resamples)
+        per_sample = metric.sample_scores(predictions, references, context) if scored else []
+        return agg, {r["id"]: float(v) for r, v in zip(scored, per_sample, strict=True)}
+    return aggregate(metric, [r["stats"][name] for r in scored], seed=seed, resamples=resamples), {}
 
 
 @dataclass(frozen=True)
@@ -87,14 +113,24 @@ def evaluate_gate(
         "passed": None,
         "bootstrap": {"resamples": resamples, "seed": seed},
     }
+    reason = metric.unavailable(context_of(gate))
+    if reason is not None:
+        return GateVerdict(
+            result, None, f"{gate.metric} of {gate.spec.name} on {gate.model} skipped: {reason}", skipped=True
+        )
     if failures:
         message = f"{gate.metric} could not be computed: {failures[0]['score_errors'][gate.metric]}"
         return GateVerdict(result | {"passed": False}, False, message)
     if not scored:
         why = f"none of its {expected} samples produced a scorable result" if expected else "no sample of it ran"
         return GateVerdict(result, None, f"{gate.metric} of {gate.spec.name} on {gate.model}: {why}", skipped=True)
-    agg = aggregate(metric, [r["stats"][gate.metric] for r in scored], seed=seed, resamples=resamples)
+    try:
+        agg, per_sample = aggregate_rows(metric, gate.metric, rows, context_of(gate), seed=seed, resamples=resamples)
+    except Exception as exc:
+        return GateVerdict(result | {"passed": False}, False, f"{gate.metric} failed: {type(exc).__name__}: {exc}")
     result |= {"value": _clean(agg.value), "ci95": [_clean(agg.ci95[0]), _clean(agg.ci95[1])]}
+    if per_sample:
+        result["sample_scores"] = per_sample
     partial = f" on {agg.n} of {expected} samples" if agg.n != expected else f" on {agg.n} samples"
     shown = f"{gate.metric} = {agg.value:.4f} (95% CI {agg.ci95[0]:.4f}..{agg.ci95[1]:.4f}){partial}"
     if gate.condition is None:

@@ -28,7 +28,11 @@ _TOP_KEYS = (
     "metrics",
     "thresholds",
     "sample_thresholds",
+    "text_normalizer",
+    "caption_tokenizer",
 )
+TEXT_NORMALIZERS = ("none", "basic", "whisper_english")
+CAPTION_TOKENIZERS = ("ptb", "basic")
 _REQUIRED = ("name", "task", "data", "metrics")
 _DATA_KEYS = ("format", "path", "fields")
 _FIELD_KEYS = ("audio", "reference", "id", "prompt")
@@ -57,6 +61,8 @@ class BenchmarkSpec:
     audio: AudioSettings = AudioSettings()
     thresholds: dict[str, Condition] = field(default_factory=dict)
     sample_thresholds: dict[str, Condition] = field(default_factory=dict)
+    text_normalizer: str = "basic"
+    caption_tokenizer: str = "ptb"
     source: str = ""
 
     def render_prompt(self, sample_prompt: str = "") -> str:
@@ -119,6 +125,8 @@ def parse_spec(raw: Any, *, source: str, base_dir: Path) -> BenchmarkSpec:
         audio=_audio(raw.get("audio"), source),
         thresholds=_conditions(raw.get("thresholds"), metrics, source, "thresholds"),
         sample_thresholds=_conditions(raw.get("sample_thresholds"), metrics, source, "sample_thresholds"),
+        text_normalizer=_one_of(raw, "text_normalizer", TEXT_NORMALIZERS, "basic", source),
+        caption_tokenizer=_one_of(raw, "caption_tokenizer", CAPTION_TOKENIZERS, "ptb", source),
         source=source,
     )
 
@@ -205,6 +213,15 @@ def _synonyms(raw: Any, source: str) -> dict[str, tuple[str, ...]]:
             raise SpecError(source, f"synonyms.{label}", "expected a list of strings")
         out[str(label)] = tuple(names)
     return out
+
+
+def _one_of(raw: Mapping[str, Any], key: str, options: Sequence[str], default: str, source: str) -> str:
+    value = str(raw.get(key, default))
+    if value not in options:
+        raise SpecError(
+            source, key, f"unknown value {value!r}: expected one of {', '.join(options)}{_close(value, options)}"
+        )
+    return value
 
 
 def _check_keys(raw: Mapping[Any, Any], allowed: Sequence[str], source: str, prefix: str) -> None:

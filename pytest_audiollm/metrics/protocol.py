@@ -1,9 +1,15 @@
-"""The metric protocol: per-sample sufficient statistics whose sums give the corpus value.
+"""The metric protocols.
 
-A metric turns one (prediction, references) pair into a short vector of numbers (for WER: errors and
-reference words; for BLEU: n-gram matches, guesses and lengths). The corpus value is a function of the
-column sums, so a bootstrap resample is a weighted sum of rows: thousands of resamples cost one matrix
-product instead of thousands of recomputations.
+``Metric`` (most metrics): one (prediction, references) pair becomes a short vector of numbers (for WER:
+errors and reference words; for BLEU: n-gram matches, guesses and lengths). The corpus value is a function
+of the column sums, so a bootstrap resample is a weighted sum of rows: thousands of resamples cost one
+matrix product instead of thousands of recomputations.
+
+``CorpusMetric`` (CIDEr-D, whose idf comes from the evaluated corpus): the corpus value is computed from all
+predictions and references at once, for a matrix of per-sample resample weights.
+
+Both may say they cannot run here (``unavailable``: Java missing, jars missing): their gates are then
+skipped with that reason instead of failing.
 """
 
 from __future__ import annotations
@@ -25,16 +31,27 @@ class ScoringContext:
     task: str
     choices: tuple[str, ...] = ()
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    text_normalizer: str = "basic"  # ASR text normaliser: none | basic | whisper_english
+    caption_tokenizer: str = "ptb"  # captioning tokenizer: ptb (Stanford PTBTokenizer, Java) | basic
 
 
-class Metric(abc.ABC):
-    """A named, versioned metric. Subclass it and register an instance with ``registry.add``."""
+class MetricInfo:
+    """What every metric declares: name, version, direction, definition and reference implementation."""
 
     name: str = ""
     version: str = "1"
     higher_is_better: bool = True
     description: str = ""
     reference: str = ""  # the implementation our numbers equal
+
+    def unavailable(self, context: ScoringContext) -> str | None:
+        """Why this metric cannot run here (with what to install), or None when it can."""
+        return None
+
+
+class Metric(MetricInfo, abc.ABC):
+    """A metric whose corpus value comes from summed per-sample statistics. Register an instance."""
+
     stat_names: tuple[str, ...] = ()
 
     @abc.abstractmethod
@@ -50,3 +67,26 @@ class Metric(abc.ABC):
         import numpy as np
 
         return float(self.corpus(np.asarray(stats, dtype=np.float64)))
+
+
+class CorpusMetric(MetricInfo, abc.ABC):
+    """A metric whose corpus value needs the whole corpus at once (CIDEr-D: document frequencies)."""
+
+    @abc.abstractmethod
+    def corpus_scores(
+        self,
+        predictions: Sequence[str],
+        references: Sequence[Sequence[str]],
+        context: ScoringContext,
+        weights: npt.NDArray[np.float64],
+    ) -> npt.NDArray[np.float64]:
+        """Corpus value for each row of ``weights`` (shape (B, n): how often each sample is in a resample)."""
+
+    @abc.abstractmethod
+    def sample_scores(
+        self, predictions: Sequence[str], references: Sequence[Sequence[str]], context: ScoringContext
+    ) -> list[float]:
+        """Per-sample scores within the whole corpus (shown in the results, not on sample items)."""
+
+
+AnyMetric = Metric | CorpusMetric

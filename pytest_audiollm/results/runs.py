@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from pytest_audiollm.metrics.protocol import Metric
 from pytest_audiollm.metrics.stats import aggregate
 
 if TYPE_CHECKING:
@@ -27,7 +28,13 @@ def build_runs(
         for name, gate in run_gates.items():
             metrics[name] = {k: gate[k] for k in ("value", "ci95", "n", "higher_is_better", "version")}
         for name in sorted({m for r in run_rows for m in r.get("stats", {})} - set(metrics)):
-            metrics[name] = _aggregate_rows(state, name, run_rows)  # its gate item did not run (-k, -x)
+            summed = _aggregate_rows(state, name, run_rows)  # its gate item did not run (-k, -x)
+            if summed is not None:
+                metrics[name] = summed
+        for gate in run_gates.values():  # per-sample scores of corpus metrics (CIDEr-D) are known at the gate
+            for row in run_rows:
+                if row["id"] in gate.get("sample_scores", {}):
+                    row.setdefault("scores", {})[gate["metric"]] = gate["sample_scores"][row["id"]]
         predicted = [r for r in run_rows if r.get("prediction") is not None]
         predict_s = sum(float(r.get("latency_s") or 0.0) for r in predicted)
         first_gate = next(iter(run_gates.values()), {})
@@ -85,8 +92,10 @@ def build_runs(
     return runs
 
 
-def _aggregate_rows(state: AudioLLMState, name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _aggregate_rows(state: AudioLLMState, name: str, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     metric = state.metrics.get(name)
+    if not isinstance(metric, Metric):
+        return None  # a corpus metric needs its benchmark's settings: only its gate computes it
     scored = [r["stats"][name] for r in rows if name in r.get("stats", {})]
     agg = aggregate(metric, scored, seed=state.settings.seed, resamples=state.settings.bootstrap)
     return {
