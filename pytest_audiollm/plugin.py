@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -199,3 +200,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(state_key, None)
     if state is not None and state.pool is not None:
         state.pool.close()
+    java = sys.modules.get("pytest_audiollm.metrics.java")  # only if a metric started a JVM
+    if java is not None:
+        java.close_all()

@@ -80,6 +80,16 @@ def aggregate_rows(
     return aggregate(metric, [r["stats"][name] for r in scored], seed=seed, resamples=resamples), {}
 
 
+def metric_details(metric: Metric | CorpusMetric, name: str, rows: list[Row]) -> dict[str, float]:
+    """The metric's extra corpus numbers (``Metric.details``) over the scored rows."""
+    import numpy as np
+
+    scored = [r["stats"][name] for r in rows if name in r["stats"]]
+    if not isinstance(metric, Metric) or not scored:
+        return {}
+    return {k: float(v) for k, v in metric.details(np.asarray(scored, dtype=np.float64).sum(axis=0)).items()}
+
+
 @dataclass(frozen=True)
 class GateVerdict:
     result: dict[str, Any]
@@ -131,8 +141,13 @@ def evaluate_gate(
     result |= {"value": _clean(agg.value), "ci95": [_clean(agg.ci95[0]), _clean(agg.ci95[1])]}
     if per_sample:
         result["sample_scores"] = per_sample
+    details = metric_details(metric, gate.metric, rows)
+    if details:
+        result["details"] = details
     partial = f" on {agg.n} of {expected} samples" if agg.n != expected else f" on {agg.n} samples"
     shown = f"{gate.metric} = {agg.value:.4f} (95% CI {agg.ci95[0]:.4f}..{agg.ci95[1]:.4f}){partial}"
+    if details:
+        shown += " (" + ", ".join(f"{k} {v:.4f}" for k, v in details.items()) + ")"
     if gate.condition is None:
         return GateVerdict(result, None, shown + " (no threshold)")
     passed = gate.condition.holds(agg.value, agg.ci95)

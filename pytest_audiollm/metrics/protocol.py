@@ -62,6 +62,10 @@ class Metric(MetricInfo, abc.ABC):
     def corpus(self, totals: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Corpus value from summed statistics; ``totals`` has shape (..., k), the result shape (...)."""
 
+    def details(self, totals: npt.NDArray[np.float64]) -> dict[str, float]:
+        """Extra corpus numbers reported next to the value (e.g. an extraction-failure rate); none by default."""
+        return {}
+
     def sample_score(self, stats: Sequence[float]) -> float:
         """The per-sample score shown for one item (by default the corpus formula on that sample alone)."""
         import numpy as np

@@ -43,6 +43,11 @@ def write_summary(reporter: Any, runs: list[dict[str, Any]]) -> None:
                     verdict,
                 )
             )
+            for key, value in (metric.get("details") or {}).items():
+                rows.append((f"  {key}", _num(value), "", "", ""))
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         for row in rows:
             reporter.write_line("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        for name, metric in run["metrics"].items():
+            if metric.get("note"):
+                reporter.write_line(f"  {name}: {metric['note']}")

@@ -27,6 +27,10 @@ def build_runs(
         metrics: dict[str, Any] = {}
         for name, gate in run_gates.items():
             metrics[name] = {k: gate[k] for k in ("value", "ci95", "n", "higher_is_better", "version")}
+            if gate.get("details"):
+                metrics[name]["details"] = gate["details"]
+            if gate["value"] is None and gate.get("message"):
+                metrics[name]["note"] = gate["message"]  # why there is no value (skipped, not computable)
         for name in sorted({m for r in run_rows for m in r.get("stats", {})} - set(metrics)):
             summed = _aggregate_rows(state, name, run_rows)  # its gate item did not run (-k, -x)
             if summed is not None:
