@@ -9,7 +9,7 @@ import pytest
 
 from pytest_audiollm.benchmarks.sample import AudioRef, Sample
 from pytest_audiollm.errors import MissingDependency, SampleError, SpecError
-from pytest_audiollm.metrics.protocol import Metric, ScoringContext
+from pytest_audiollm.metrics.protocol import CorpusMetric, Metric, ScoringContext
 from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request
 
 hookimpl = pytest.hookimpl
@@ -17,6 +17,7 @@ hookimpl = pytest.hookimpl
 __all__ = [
     "AudioModel",
     "AudioRef",
+    "CorpusMetric",
     "Metric",
     "MissingDependency",
     "ModelOptions",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from pytest_audiollm.metrics.protocol import AnyMetric
     from pytest_audiollm.models.protocol import AudioModel, ModelOptions
     from pytest_audiollm.registry import BenchmarkRegistry, MetricRegistry, ModelRegistry
 
@@ -43,14 +44,34 @@ def pytest_audiollm_register_benchmarks(registry: BenchmarkRegistry) -> None:
         "bundled demo suite: classification, captioning and ASR-style tasks on generated audio",
     )
     for name in DEMO_SPECS:
-        registry.add(name.removeprefix("bench_").removesuffix(".yaml").replace("_", "-"), DEMO_DIR / name)
+        short = name.removeprefix("bench_").removesuffix(".yaml").replace("_", "-")
+        registry.add(short, DEMO_DIR / name, f"bundled demo benchmark ({short.removeprefix('demo-')})")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_audiollm_register_metrics(registry: MetricRegistry) -> None:
-    from pytest_audiollm.metrics.asr import CharacterErrorRate, WordErrorRate
+    """The built-in metrics (each module imports its heavy libraries only when the metric computes)."""
+    from pytest_audiollm.metrics.asr import (
+        CharacterErrorRate,
+        MacroCharacterErrorRate,
+        MacroWordErrorRate,
+        WordErrorRate,
+    )
     from pytest_audiollm.metrics.bleu import Bleu
+    from pytest_audiollm.metrics.cider import CiderD
     from pytest_audiollm.metrics.classification import Accuracy, MacroF1
+    from pytest_audiollm.metrics.mcq import McqAccuracy
+    from pytest_audiollm.metrics.meteor import Meteor
+    from pytest_audiollm.metrics.multilabel import MeanAveragePrecision
+    from pytest_audiollm.metrics.rouge import RougeL
+    from pytest_audiollm.metrics.sbert import SentenceSimilarity
+    from pytest_audiollm.metrics.species import SpeciesAccuracy
+    from pytest_audiollm.metrics.spice import Spice, Spider
 
-    for metric in (Accuracy(), MacroF1(), WordErrorRate(), CharacterErrorRate(), *(Bleu(n) for n in range(1, 5))):
+    metrics: list[AnyMetric] = [
+        Accuracy(), MacroF1(), MeanAveragePrecision(), McqAccuracy(), SpeciesAccuracy(),
+        WordErrorRate(), CharacterErrorRate(), MacroWordErrorRate(), MacroCharacterErrorRate(),
+        *(Bleu(n) for n in range(1, 5)), Meteor(), RougeL(), CiderD(), Spice(), Spider(), SentenceSimilarity(),
+    ]  # fmt: skip
+    for metric in metrics:
         registry.add(metric.name, metric)

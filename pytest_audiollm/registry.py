@@ -129,5 +129,8 @@ class MetricRegistry(Registry["AnyMetric"]):
 
 
 def _doc(value: object) -> str:
+    """The first line of a factory's or metric's docstring (not of a path or a list)."""
+    if isinstance(value, str | Path | list | tuple):
+        return ""
     doc = getattr(value, "__doc__", None) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -361,42 +362,58 @@ def _reference_bleu(pairs: Sequence[tuple[str, Sequence[str]]], order: int) -> t
     return list(score), [list(s) for s in scores]
 
 
+BASIC_CAPTIONS = ScoringContext(task="captioning", caption_tokenizer="basic")
+
+
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(captions(), st.lists(captions(), min_size=1, max_size=4)), min_size=1, max_size=6))
 def test_bleu_equals_pycocoevalcap(raw: list[tuple[str, list[str]]]) -> None:
-    # pycocoevalcap gets the same tokens, pre-tokenised and joined with spaces
+    # pycocoevalcap gets the same tokens (basic tokenizer), pre-tokenised and joined with spaces; the ptb
+    # tokenizer's full pipeline is compared in test_java_metrics.py
     tokenised = [(" ".join(words(hyp)), [" ".join(words(r)) for r in refs]) for hyp, refs in raw]
     expected, expected_per_sample = _reference_bleu(tokenised, 4)
     written_out, written_out_per_sample = _coco_bleu(tokenised, 4)
+    preds, refs = [hyp for hyp, _ in raw], [r for _, r in raw]
+    ones = np.ones((1, len(raw)))
     for order in range(1, 5):
         metric = Bleu(order)
-        rows = [metric.sample_stats(hyp, refs, ScoringContext(task="captioning")) for hyp, refs in raw]
-        value = aggregate(metric, rows, resamples=0).value
+        value = float(metric.corpus_scores(preds, refs, BASIC_CAPTIONS, ones)[0])
         assert value == pytest.approx(expected[order - 1], rel=1e-9, abs=1e-12), order
         assert value == pytest.approx(written_out[order - 1], rel=1e-9, abs=1e-12), order
-        for i, row in enumerate(rows):
-            assert metric.sample_score(row) == pytest.approx(expected_per_sample[order - 1][i], rel=1e-9, abs=1e-12)
-            assert metric.sample_score(row) == pytest.approx(written_out_per_sample[order - 1][i], rel=1e-9, abs=1e-12)
+        per_sample = metric.sample_scores(preds, refs, BASIC_CAPTIONS)
+        assert per_sample == pytest.approx(expected_per_sample[order - 1], rel=1e-9, abs=1e-12)
+        assert per_sample == pytest.approx(written_out_per_sample[order - 1], rel=1e-9, abs=1e-12)
 
 
 def test_bleu_known_answers() -> None:
-    context = ScoringContext(task="captioning")
+    context = BASIC_CAPTIONS
+
+    def stats(metric: Bleu, hyp: str, refs: list[str]) -> list[float]:
+        return [float(x) for x in metric.stats([hyp], [refs], context)[0]]
+
+    def score(metric: Bleu, hyp: str, refs: list[str]) -> float:
+        return metric.sample_scores([hyp], [refs], context)[0]
+
     bleu4 = Bleu(4)
-    perfect = bleu4.sample_stats("A dog barks loudly.", ["a dog barks loudly"], context)
-    assert perfect == [4.0, 4.0, 4.0, 3.0, 2.0, 1.0, 4.0, 3.0, 2.0, 1.0]
-    assert bleu4.sample_score(perfect) == pytest.approx(1.0, abs=1e-9)
+    assert stats(bleu4, "A dog barks loudly.", ["a dog barks loudly"]) == [4, 4, 4, 3, 2, 1, 4, 3, 2, 1]
+    assert score(bleu4, "A dog barks loudly.", ["a dog barks loudly"]) == pytest.approx(1.0, abs=1e-9)
     # one-word caption: no bigrams, so (pycocoevalcap's smoothing) the bigram precision is tiny/small = 1e-6
-    one_word = Bleu(2).sample_stats("dog", ["a dog barks"], context)
-    assert one_word == [1.0, 3.0, 1.0, 0.0, 1.0, 0.0]
-    assert Bleu(2).sample_score(one_word) == pytest.approx(math.sqrt(1e-6) * math.exp(1 - 3), rel=1e-6)
-    bleu1 = Bleu(1).sample_score(Bleu(1).sample_stats("dog", ["a dog barks"], context))
-    assert bleu1 == pytest.approx(math.exp(1 - 3), rel=1e-6)  # every unigram right: the brevity penalty only
+    assert stats(Bleu(2), "dog", ["a dog barks"]) == [1.0, 3.0, 1.0, 0.0, 1.0, 0.0]
+    assert score(Bleu(2), "dog", ["a dog barks"]) == pytest.approx(math.sqrt(1e-6) * math.exp(1 - 3), rel=1e-6)
+    # every unigram right: the brevity penalty only
+    assert score(Bleu(1), "dog", ["a dog barks"]) == pytest.approx(math.exp(1 - 3), rel=1e-6)
     # empty caption scores 0
-    assert Bleu(1).sample_score(Bleu(1).sample_stats("", ["a dog"], context)) == 0.0
+    assert score(Bleu(1), "", ["a dog"]) == 0.0
     # clipping: "the the the" against "the cat" has one clipped unigram match of three
-    clipped = Bleu(1).sample_stats("the the the", ["the cat"], context)
-    assert clipped == [3.0, 2.0, 3.0, 1.0]
+    assert stats(Bleu(1), "the the the", ["the cat"]) == [3.0, 2.0, 3.0, 1.0]
     # closest reference length, ties resolved to the shorter one
-    assert Bleu(1).sample_stats("a b c", ["a b", "a b c d"], context)[1] == 2.0
-    assert Bleu(1).sample_stats("a b c", ["a", "a b c d"], context)[1] == 4.0
+    assert stats(Bleu(1), "a b c", ["a b", "a b c d"])[1] == 2.0
+    assert stats(Bleu(1), "a b c", ["a", "a b c d"])[1] == 4.0
     assert Bleu(1).stat_names == ("hyp_len", "ref_len", "guess_1", "match_1")
+    # the corpus value of a resample is the formula on the weighted sums of the statistics
+    preds, refs = ["a b c", "a dog"], [["a b", "a b c d"], ["a dog barks"]]
+    values = bleu4.corpus_scores(preds, refs, context, np.array([[2.0, 0.0], [0.0, 0.0], [1.0, 3.0]]))
+    assert values[0] == pytest.approx(float(bleu4.corpus(2 * bleu4.stats(preds, refs, context)[0])), rel=1e-12)
+    assert np.isnan(values[1])
+    totals = np.array([1.0, 3.0]) @ bleu4.stats(preds, refs, context)
+    assert values[2] == pytest.approx(float(bleu4.corpus(totals)), rel=1e-12)

@@ -1,11 +1,41 @@
-"""Named, versioned text normalisers shared by the text metrics."""
+"""Named, versioned text normalisers shared by the text metrics.
+
+=================== ===================== ==========================================================================
+name                version               what it does
+=================== ===================== ==========================================================================
+``none``            ``none-1``            nothing but stripping leading and trailing whitespace
+``basic``           ``basic-1``           NFKC, case-fold, punctuation to spaces (apostrophes kept), spaces collapsed
+``whisper_english`` ``whisper_english-1`` Whisper's English normaliser, exactly
+                                          ``whisper_normalizer.english.EnglishTextNormalizer()`` (optional package
+                                          ``whisper-normalizer``, tested with 0.1.15; imported on first use)
+=================== ===================== ==========================================================================
+
+A version changes whenever a normaliser's output changes for some input. ``whisper_english`` returns the package's
+output unchanged (it may keep one leading or trailing space); :func:`words` splits any normalised text on
+whitespace. ``whisper-normalizer`` packages the English normaliser of openai-whisper; the two differ in details
+(the package also expands "kinda", "sorta", "dunno", "cause"; openai-whisper also rewrites "half a million" and
+joins currency symbols to numbers across spaces): our values equal the package's.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import re
 import unicodedata
+from collections.abc import Callable
+
+from pytest_audiollm.errors import MissingDependency
 
 BASIC_NORMALIZER_VERSION = "basic-1"
+NORMALIZER_VERSIONS: dict[str, str] = {
+    "none": "none-1",
+    "basic": BASIC_NORMALIZER_VERSION,
+    "whisper_english": "whisper_english-1",
+}
+NORMALIZERS = tuple(NORMALIZER_VERSIONS)
+WHISPER_PACKAGE = "whisper-normalizer"
+
 _NON_WORD = re.compile(r"[^\w\s']|_", re.UNICODE)
 _SPACES = re.compile(r"\s+")
 
@@ -17,6 +47,69 @@ def basic(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def words(text: str) -> list[str]:
-    normalized = basic(text)
-    return normalized.split(" ") if normalized else []
+def none(text: str) -> str:
+    """``none-1``: the text itself, without leading and trailing whitespace."""
+    return text.strip()
+
+
+@functools.cache
+def _whisper_english() -> Callable[[str], str]:
+    try:
+        module = importlib.import_module("whisper_normalizer.english")
+    except ImportError as exc:
+        raise MissingDependency(WHISPER_PACKAGE, "the 'whisper_english' text normaliser") from exc
+    normalizer: Callable[[str], str] = module.EnglishTextNormalizer()
+    return normalizer
+
+
+def whisper_english(text: str) -> str:
+    """``whisper_english-1``: ``whisper_normalizer.english.EnglishTextNormalizer()(text)``.
+
+    Raises :class:`~pytest_audiollm.errors.MissingDependency` when ``whisper-normalizer`` is not installed.
+    """
+    return str(_whisper_english()(text))
+
+
+_FUNCTIONS: dict[str, Callable[[str], str]] = {"none": none, "basic": basic, "whisper_english": whisper_english}
+
+
+def _check(name: str) -> None:
+    if name not in _FUNCTIONS:
+        raise ValueError(f"unknown text normaliser {name!r}: expected one of {', '.join(NORMALIZERS)}")
+
+
+def normalizer_version(name: str) -> str:
+    """The version of the normaliser called ``name`` (``basic`` -> ``basic-1``)."""
+    _check(name)
+    return NORMALIZER_VERSIONS[name]
+
+
+def normalize(text: str, name: str = "basic") -> str:
+    """``text`` through the normaliser called ``name`` (one of :data:`NORMALIZERS`).
+
+    Results are cached (the same texts go through WER, CER and their macro forms).
+    """
+    _check(name)
+    return _normalize(text, name)
+
+
+@functools.lru_cache(maxsize=16384)
+def _normalize(text: str, name: str) -> str:
+    return _FUNCTIONS[name](text)
+
+
+def normalizer_unavailable(name: str) -> str | None:
+    """Why the normaliser called ``name`` cannot run here (with what to install), or None when it can."""
+    if name not in _FUNCTIONS:
+        return f"unknown text normaliser {name!r}: expected one of {', '.join(NORMALIZERS)}"
+    if name == "whisper_english":
+        try:
+            _whisper_english()
+        except MissingDependency as exc:
+            return str(exc)
+    return None
+
+
+def words(text: str, name: str = "basic") -> list[str]:
+    """The whitespace-separated words of ``text`` after the normaliser called ``name``."""
+    return normalize(text, name).split()

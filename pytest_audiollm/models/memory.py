@@ -38,16 +38,23 @@ def _status_kib(field: str) -> int | None:
 
 
 class MemoryProbe:
-    """Measures the peak memory a model adds on its device between ``start()`` and ``peak()``.
+    """Measures the peak memory a model takes on its device, counting only its own phases.
 
-    CPU: the process's resident set (``VmRSS``), and its high-water mark ``VmHWM`` reset through
-    ``/proc/self/clear_refs``; elsewhere ``ru_maxrss``. CUDA: ``torch.cuda.max_memory_allocated`` after
-    ``reset_peak_memory_stats``.
+    The footprint is what load + warm-up left resident, plus the largest transient of any predict() call
+    over the memory in use when that call started; so memory other code allocates while the model stays
+    loaded (a metric's embedding model at a gate, say) is not charged to the model.
+
+    CPU: the process's resident set (``VmRSS``) and its high-water mark ``VmHWM``, reset through
+    ``/proc/self/clear_refs`` at the start of each phase (elsewhere ``ru_maxrss``, not resettable).
+    CUDA: ``torch.cuda.memory_allocated`` / ``max_memory_allocated`` with ``reset_peak_memory_stats``.
     """
 
     def __init__(self, device: str) -> None:
         self.device = device
-        self.baseline = 0
+        self.baseline = 0  # in use before the load
+        self.resident = 0  # what the loaded model keeps
+        self.peak = 0
+        self._phase_start = 0
 
     @property
     def on_cuda(self) -> bool:
@@ -61,7 +68,15 @@ class MemoryProbe:
         rss = _status_kib("VmRSS")
         return rss * 1024 if rss is not None else _maxrss()
 
-    def start(self) -> None:
+    def _high_water(self) -> int:
+        if self.on_cuda:
+            import torch
+
+            return int(torch.cuda.max_memory_allocated(self.device))
+        hwm = _status_kib("VmHWM")
+        return hwm * 1024 if hwm is not None else _maxrss()
+
+    def _reset(self) -> None:
         if self.on_cuda:
             import torch
 
@@ -69,18 +84,22 @@ class MemoryProbe:
         else:
             with contextlib.suppress(OSError):  # not Linux, or not allowed: the peak is then the process's
                 _CLEAR_REFS.write_text("5")
-        self.baseline = self.current()
 
-    def peak(self) -> int:
-        """Peak bytes above the baseline since ``start()``."""
-        if self.on_cuda:
-            import torch
+    def start_load(self) -> None:
+        self._reset()
+        self.baseline = self._phase_start = self.current()
 
-            top = int(torch.cuda.max_memory_allocated(self.device))
-        else:
-            hwm = _status_kib("VmHWM")
-            top = hwm * 1024 if hwm is not None else _maxrss()
-        return max(0, top - self.baseline)
+    def end_load(self) -> None:
+        self.peak = max(self.peak, self._high_water() - self.baseline)
+        self.resident = max(0, self.current() - self.baseline)
+
+    def start_predict(self) -> None:
+        self._reset()
+        self._phase_start = self.current()
+
+    def end_predict(self) -> None:
+        transient = max(0, self._high_water() - self._phase_start)
+        self.peak = max(self.peak, self.resident + transient)
 
 
 def _maxrss() -> int:

@@ -94,7 +94,7 @@ class ModelSession:
                 f"Raise --audiollm-memory-budget, or choose a smaller or quantized model."
             )
         self._probe = MemoryProbe(device)
-        self._probe.start()
+        self._probe.start_load()
         started = time.perf_counter()
         try:
             model.load(device)
@@ -110,11 +110,15 @@ class ModelSession:
         self.stats.warmup_s += time.perf_counter() - loaded
         self.stats.loads += 1
         self.stats.fingerprint = str(model.fingerprint())
-        self._note_peak()
+        self._probe.end_load()
+        self.stats.peak_bytes = max(self.stats.peak_bytes, self._probe.peak)
         return model
 
     def predict(self, requests: Sequence[Request]) -> Sequence[str]:
         model = self.ensure_loaded()
+        probe = self._probe
+        if probe is not None:
+            probe.start_predict()  # before the clock starts: reading /proc is not the model's time
         started = time.perf_counter()
         try:
             return model.predict(requests)
@@ -122,17 +126,14 @@ class ModelSession:
             self.stats.predict_s += time.perf_counter() - started
             self.stats.predicted += len(requests)
             self.stats.batches += 1
-            self._note_peak()  # after the clock stopped: reading /proc is not the model's time
+            if probe is not None:
+                probe.end_predict()
+                self.stats.peak_bytes = max(self.stats.peak_bytes, probe.peak)
 
     def unload(self) -> None:
         if self.model is not None:
-            self._note_peak()
             self._safe_unload(self.model)
             self.model = None
-
-    def _note_peak(self) -> None:
-        if self._probe is not None:
-            self.stats.peak_bytes = max(self.stats.peak_bytes, self._probe.peak())
 
     @staticmethod
     def _safe_unload(model: AudioModel) -> None:

