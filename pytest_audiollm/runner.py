@@ -39,7 +39,7 @@ def acquire_model(node: pytest.Item, case: Case, *, record: bool = False) -> Aud
         if record:
             _not_run(node, case, str(exc))
         if isinstance(exc, MissingDependency) or (isinstance(exc, BudgetExceeded) and not state.settings.strict):
-            pytest.skip(str(exc))
+            _skip(str(exc))
         suffix = " (--audiollm-strict)" if isinstance(exc, BudgetExceeded) else ""
         pytest.fail(f"{exc}{suffix}", pytrace=False)
     assert session.model is not None
@@ -49,7 +49,7 @@ def acquire_model(node: pytest.Item, case: Case, *, record: bool = False) -> Aud
 def _not_run(node: pytest.Item, case: Case, reason: str) -> None:
     """The results row of a sample whose model could not be loaded."""
     state = node.config.stash[state_key]
-    node.stash[row_key] = {
+    row = node.stash[row_key] = {
         "index": state.plan.position.get(id(case), 0),
         "id": case.sample.id,
         "model": case.model,
@@ -66,6 +66,7 @@ def _not_run(node: pytest.Item, case: Case, reason: str) -> None:
         "latency_s": 0.0,
         "audio": {},
     }
+    state.rows[case.run_key].append(row)  # its gates then say why they have nothing to aggregate
 
 
 def predict_case(node: pytest.Item, case: Case) -> Outcome:
@@ -148,9 +149,14 @@ def run_gate_item(item: pytest.Item) -> None:
     if gate.condition is not None:
         props.append(("audiollm.threshold", str(gate.condition)))
     if verdict.skipped:
-        pytest.skip(verdict.message)
+        _skip(verdict.message)
     if verdict.passed is False:
         pytest.fail(verdict.message, pytrace=False)
+
+
+def _skip(reason: str) -> None:
+    """Skip the running item, reported at the item's location (the benchmark file), not at this line."""
+    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 def _fmt(value: float) -> str:

@@ -132,7 +132,13 @@ def evaluate_gate(
         message = f"{gate.metric} could not be computed: {failures[0]['score_errors'][gate.metric]}"
         return GateVerdict(result | {"passed": False}, False, message)
     if not scored:
-        why = f"none of its {expected} samples produced a scorable result" if expected else "no sample of it ran"
+        not_run = [r for r in rows if r["error_kind"] == "setup"]
+        if not_run and len(not_run) == len(rows):
+            why = f"its model did not run ({not_run[0]['error']})"
+        elif expected:
+            why = f"none of its {expected} samples produced a scorable result"
+        else:
+            why = "no sample of it ran"
         return GateVerdict(result, None, f"{gate.metric} of {gate.spec.name} on {gate.model}: {why}", skipped=True)
     try:
         agg, per_sample = aggregate_rows(metric, gate.metric, rows, context_of(gate), seed=seed, resamples=resamples)
