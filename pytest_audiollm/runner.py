@@ -134,6 +134,11 @@ def run_gate_item(item: pytest.Item) -> None:
         task=gate.spec.task,
         message=verdict.message,
     )
+    spec = gate.spec
+    result["scoring"] = {  # what a later comparison needs to recompute the metrics (results, baselines)
+        "task": spec.task, "choices": list(spec.choices), "synonyms": {k: list(v) for k, v in spec.synonyms.items()},
+        "text_normalizer": spec.text_normalizer, "caption_tokenizer": spec.caption_tokenizer,
+    }  # fmt: skip
     if state.pool is not None and gate.model in state.pool.sessions:
         result["model_stats"] = state.pool.sessions[gate.model].stats.to_json()
     item.stash[gate_result_key] = result
