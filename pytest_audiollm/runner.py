@@ -141,6 +141,13 @@ def run_gate_item(item: pytest.Item) -> None:
     }  # fmt: skip
     if state.pool is not None and gate.model in state.pool.sessions:
         result["model_stats"] = state.pool.sessions[gate.model].stats.to_json()
+    comparison = None
+    if not verdict.skipped and result["value"] is not None:
+        from pytest_audiollm.regression import baseline_comparison
+
+        comparison = baseline_comparison(state, gate, rows)
+        if comparison is not None:
+            result["baseline"] = comparison
     item.stash[gate_result_key] = result
     props = item.user_properties
     props.append(("audiollm.model", gate.model))
@@ -153,10 +160,21 @@ def run_gate_item(item: pytest.Item) -> None:
     props.append(("audiollm.n", str(result["n"])))
     if gate.condition is not None:
         props.append(("audiollm.threshold", str(gate.condition)))
+    if comparison is not None and "value" in comparison and "baseline_value" in comparison:
+        props.append(("audiollm.baseline_value", _fmt(comparison["baseline_value"])))
+        props.append(("audiollm.baseline_delta", _fmt(comparison["delta"])))
+        props.append(("audiollm.baseline_p", _fmt(comparison["p_value"])))
     if verdict.skipped:
         _skip(verdict.message)
-    if verdict.passed is False:
-        pytest.fail(verdict.message, pytrace=False)
+    failures = [verdict.message] if verdict.passed is False else []
+    if comparison is not None and comparison.get("error"):
+        failures.append(f"cannot compare with the baseline: {comparison['error']}")
+    elif comparison is not None and comparison.get("regressed"):
+        from pytest_audiollm.regression import regression_message
+
+        failures.append(regression_message(comparison))
+    if failures:
+        pytest.fail("\n".join(failures), pytrace=False)
 
 
 def _skip(reason: str) -> None:

@@ -184,6 +184,20 @@ def add_options(parser: pytest.Parser) -> None:
         help="option passed to model factories, e.g. dtype=bfloat16 (repeatable).",
     )
     add(
+        "--audiollm-baseline",
+        default=None,
+        metavar="PATH",
+        dest="audiollm_baseline",
+        help="compare with this results file: every metric is gated against its baseline value (paired test).",
+    )
+    add(
+        "--audiollm-save-baseline",
+        default=None,
+        metavar="PATH",
+        dest="audiollm_save_baseline",
+        help="write this run's results (per-sample, with full identity) to PATH as a baseline.",
+    )
+    add(
         "--audiollm-list",
         action="store_true",
         default=False,
@@ -207,6 +221,8 @@ class Settings:
     memory_budget: int | None = None
     strict: bool = False
     results_path: str | None = None
+    baseline_path: str | None = None
+    save_baseline_path: str | None = None
     thresholds: tuple[ThresholdOverride, ...] = ()
     seed: int = 0
     bootstrap: int = 1000
@@ -241,6 +257,8 @@ def settings_from_config(config: pytest.Config) -> Settings:
         memory_budget=budget,
         strict=bool(opt.audiollm_strict),
         results_path=opt.audiollm_results or ini("audiollm_results") or None,
+        baseline_path=str(config.invocation_params.dir / opt.audiollm_baseline) if opt.audiollm_baseline else None,
+        save_baseline_path=opt.audiollm_save_baseline,
         thresholds=tuple(parse_threshold_option(t) for t in opt.audiollm_threshold),
         seed=opt.audiollm_seed if opt.audiollm_seed is not None else 0,
         bootstrap=opt.audiollm_bootstrap if opt.audiollm_bootstrap is not None else 1000,

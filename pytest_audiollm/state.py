@@ -30,6 +30,7 @@ class AudioLLMState:
     # rows of the samples that ran in this process, by run (owner, model, benchmark): what gates aggregate
     rows: dict[tuple[str, str, str], list[Row]] = field(default_factory=lambda: defaultdict(list))
     last_sample_of_model: dict[str, str] = field(default_factory=dict)  # model -> nodeid of its last sample
+    baseline: dict[str, Any] | None = None  # the --audiollm-baseline document, loaded by the first gate
 
 
 state_key = pytest.StashKey[AudioLLMState]()

@@ -30,6 +30,8 @@ _TOP_KEYS = (
     "sample_thresholds",
     "text_normalizer",
     "caption_tokenizer",
+    "max_regression",
+    "regression_level",
 )
 TEXT_NORMALIZERS = ("none", "basic", "whisper_english")
 CAPTION_TOKENIZERS = ("ptb", "basic")
@@ -63,6 +65,9 @@ class BenchmarkSpec:
     sample_thresholds: dict[str, Condition] = field(default_factory=dict)
     text_normalizer: str = "basic"
     caption_tokenizer: str = "ptb"
+    # with --audiollm-baseline: the largest tolerated worsening per metric (None: not gated), and the test level
+    max_regression: dict[str, float | None] = field(default_factory=dict)
+    regression_level: float = 0.05
     source: str = ""
 
     def render_prompt(self, sample_prompt: str = "") -> str:
@@ -127,6 +132,8 @@ def parse_spec(raw: Any, *, source: str, base_dir: Path) -> BenchmarkSpec:
         sample_thresholds=_conditions(raw.get("sample_thresholds"), metrics, source, "sample_thresholds"),
         text_normalizer=_one_of(raw, "text_normalizer", TEXT_NORMALIZERS, "basic", source),
         caption_tokenizer=_one_of(raw, "caption_tokenizer", CAPTION_TOKENIZERS, "ptb", source),
+        max_regression=_max_regression(raw.get("max_regression"), metrics, source),
+        regression_level=_level(raw.get("regression_level", 0.05), source),
         source=source,
     )
 
@@ -213,6 +220,31 @@ def _synonyms(raw: Any, source: str) -> dict[str, tuple[str, ...]]:
             raise SpecError(source, f"synonyms.{label}", "expected a list of strings")
         out[str(label)] = tuple(names)
     return out
+
+
+def _max_regression(raw: Any, metrics: Sequence[str], source: str) -> dict[str, float | None]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise SpecError(source, "max_regression", f"expected a mapping of metric to tolerance or off, got {_kind(raw)}")
+    out: dict[str, float | None] = {}
+    for metric, value in raw.items():
+        metric = str(metric)
+        if metric not in metrics:
+            raise SpecError(source, f"max_regression.{metric}", f"{metric!r} is not in this benchmark's metrics")
+        if value is False or str(value).lower() == "off":
+            out[metric] = None
+        elif isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            out[metric] = float(value)
+        else:
+            raise SpecError(source, f"max_regression.{metric}", f"expected a tolerance >= 0 or off, got {_kind(value)}")
+    return out
+
+
+def _level(value: Any, source: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1:
+        return float(value)
+    raise SpecError(source, "regression_level", f"expected a significance level between 0 and 1, got {_kind(value)}")
 
 
 def _one_of(raw: Mapping[str, Any], key: str, options: Sequence[str], default: str, source: str) -> str:

@@ -11,6 +11,17 @@ def _num(value: Any) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
+def _against_baseline(comparison: dict[str, Any] | None) -> str:
+    if not comparison:
+        return "-"
+    if comparison.get("error"):
+        return "ERROR (see the gate)"
+    if "delta" not in comparison:
+        return "not compared"
+    status = "REGRESSED" if comparison.get("regressed") else "ok"
+    return f"{comparison['delta']:+.4f} (p {comparison['p_value']:.3g}) {status}"
+
+
 def write_summary(reporter: Any, runs: list[dict[str, Any]]) -> None:
     reporter.write_sep("=", "audiollm scores")
     for run in runs:
@@ -24,7 +35,7 @@ def write_summary(reporter: Any, runs: list[dict[str, Any]]) -> None:
             + f" | peak {format_size(memory['peak_bytes'])}"
         )
         gates = {g["metric"]: g for g in run["gates"]}
-        rows = [("metric", "value", "95% CI", "n", "gate")]
+        rows: list[tuple[str, ...]] = [("metric", "value", "95% CI", "n", "gate", "vs baseline")]
         for name, metric in run["metrics"].items():
             ci = metric.get("ci95") or [None, None]
             gate = gates.get(name)
@@ -34,6 +45,7 @@ def write_summary(reporter: Any, runs: list[dict[str, Any]]) -> None:
                 status = {True: "PASS", False: "FAIL", None: "SKIP"}[gate["passed"]]
                 verdict = f"{bound}{gate['op']} {gate['threshold']:g}  {status}"
             arrow = "^" if metric.get("higher_is_better", True) else "v"
+            against = _against_baseline(metric.get("baseline"))
             rows.append(
                 (
                     f"{name} {arrow}",
@@ -41,11 +53,14 @@ def write_summary(reporter: Any, runs: list[dict[str, Any]]) -> None:
                     f"[{_num(ci[0])}, {_num(ci[1])}]",
                     str(metric.get("n", "")),
                     verdict,
+                    against,
                 )
             )
             for key, value in (metric.get("details") or {}).items():
-                rows.append((f"  {key}", _num(value), "", "", ""))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+                rows.append((f"  {key}", _num(value), "", "", "", ""))
+        if not any(m.get("baseline") for m in run["metrics"].values()):
+            rows = [r[:5] for r in rows]  # no baseline: no column for it
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for row in rows:
             reporter.write_line("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
         for name, metric in run["metrics"].items():

@@ -41,8 +41,11 @@ class ResultsCollector:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        path = self.config.stash[state_key].settings.results_path
-        if path:
+        settings = self.config.stash[state_key].settings
+        paths = [p for p in (settings.results_path, settings.save_baseline_path) if p]
+        if paths:
             from pytest_audiollm.results.json_file import write_results
 
-            write_results(self.config, self.runs(), path)
+            runs = self.runs()
+            for path in paths:  # a baseline is a results file: per-sample rows with the full identity
+                write_results(self.config, runs, path)

@@ -29,6 +29,8 @@ def build_runs(
             metrics[name] = {k: gate[k] for k in ("value", "ci95", "n", "higher_is_better", "version")}
             if gate.get("details"):
                 metrics[name]["details"] = gate["details"]
+            if gate.get("baseline"):
+                metrics[name]["baseline"] = gate["baseline"]
             if gate["value"] is None and gate.get("message"):
                 metrics[name]["note"] = gate["message"]  # why there is no value (skipped, not computable)
         for name in sorted({m for r in run_rows for m in r.get("stats", {})} - set(metrics)):
@@ -51,7 +53,7 @@ def build_runs(
                 "task": first_gate.get("task", ""),
                 "scoring": first_gate.get("scoring", {}),
                 "source": owner,
-                "data_checksum": _checksum(run_rows),
+                "data_checksum": data_checksum(run_rows),
                 "metrics": metrics,
                 "gates": [
                     {k: g[k] for k in ("metric", "bound", "op", "threshold", "passed", "value")}
@@ -113,7 +115,8 @@ def _aggregate_rows(state: AudioLLMState, name: str, rows: list[dict[str, Any]])
     }
 
 
-def _checksum(rows: list[dict[str, Any]]) -> str:
+def data_checksum(rows: list[dict[str, Any]]) -> str:
+    """Identity of a run's data: sha256 over (id, audio sha256, references) of its samples, sorted by id."""
     digest = hashlib.sha256()
     for row in sorted(rows, key=lambda r: r["id"]):
         audio = (row.get("audio") or {}).get("sha256", "")
