@@ -61,3 +61,16 @@ def test_max_regression_off_and_tolerance_from_yaml(sines: SineDataset) -> None:
         "--audiollm-model", "deaf", "--audiollm-baseline", "b.json", "--audiollm-threshold", "tones:accuracy>=0.1"
     )
     result.assert_outcomes(passed=32)  # a 0.5 drop is within the 0.6 tolerance; macro_f1 is not compared
+
+
+def test_suite_properties_come_from_the_controller_under_xdist(sines: SineDataset) -> None:
+    result = sines.pytester.runpytest_subprocess(
+        "--audiollm-model", "pitch", "--audiollm-model", "deaf", "-n", "2", "--junitxml", "j.xml",
+        "-o", "junit_family=xunit2",
+    )  # fmt: skip
+    result.stdout.fnmatch_lines(["tones: trend over 2 models", "*pitch*1.0000*", "*deaf*0.5000*",
+                                 "  best: accuracy: pitch, macro_f1: pitch"])  # fmt: skip
+    suite = next(ET.parse(sines.pytester.path / "j.xml").iter("testsuite"))
+    props = {p.get("name"): p.get("value") for p in suite.find("properties") or []}
+    assert props["audiollm.tones.pitch.accuracy"] == "1" and props["audiollm.tones.deaf.accuracy"] == "0.5"
+    assert props["audiollm.tones.deaf.fingerprint"] == "pitch-v1"

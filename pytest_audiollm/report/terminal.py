@@ -22,8 +22,14 @@ def _against_baseline(comparison: dict[str, Any] | None) -> str:
     return f"{comparison['delta']:+.4f} (p {comparison['p_value']:.3g}) {status}"
 
 
-def write_summary(reporter: Any, runs: list[dict[str, Any]]) -> None:
+def write_summary(reporter: Any, runs: list[dict[str, Any]], model_order: list[str] | None = None) -> None:
     reporter.write_sep("=", "audiollm scores")
+    _write_runs(reporter, runs)
+    rank = {m: i for i, m in enumerate(model_order or [])}
+    write_sweep(reporter, sorted(runs, key=lambda r: rank.get(r["model"], len(rank))))
+
+
+def _write_runs(reporter: Any, runs: list[dict[str, Any]]) -> None:
     for run in runs:
         counts, timing, memory = run["counts"], run["timing"], run["memory"]
         rate = f"{timing['samples_per_s']:.1f} samples/s" if timing["samples_per_s"] else "no predictions"
@@ -66,3 +72,36 @@ def write_summary(reporter: Any, runs: list[dict[str, Any]]) -> None:
         for name, metric in run["metrics"].items():
             if metric.get("note"):
                 reporter.write_line(f"  {name}: {metric['note']}")
+
+
+def best_models(runs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """For benchmarks run with several models (a checkpoint sweep): the best model per metric, direction-aware."""
+    by_benchmark: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        by_benchmark.setdefault(run["benchmark"], []).append(run)
+    best: dict[str, dict[str, str]] = {}
+    for benchmark, group in by_benchmark.items():
+        if len({r["model"] for r in group}) < 2:
+            continue
+        for name in dict.fromkeys(m for r in group for m in r["metrics"]):
+            scored = [(r["metrics"][name]["value"], r["model"]) for r in group
+                      if name in r["metrics"] and r["metrics"][name].get("value") is not None]  # fmt: skip
+            if scored:
+                higher = group[0]["metrics"][name].get("higher_is_better", True)
+                _value, model = (max if higher else min)(scored, key=lambda vm: vm[0])
+                best.setdefault(benchmark, {})[name] = model
+    return best
+
+
+def write_sweep(reporter: Any, runs: list[dict[str, Any]]) -> None:
+    """A trend table per benchmark over the models in command-line order, and the best model per metric."""
+    for benchmark, best in best_models(runs).items():
+        group = [r for r in runs if r["benchmark"] == benchmark]
+        names = list(best)
+        reporter.write_line(f"{benchmark}: trend over {len(group)} models")
+        width = max(len(r["model"]) for r in group)
+        reporter.write_line("  " + "model".ljust(width) + "  " + "  ".join(n.rjust(10) for n in names))
+        for run in group:
+            cells = [_num(run["metrics"].get(n, {}).get("value")).rjust(10) for n in names]
+            reporter.write_line("  " + run["model"].ljust(width) + "  " + "  ".join(cells))
+        reporter.write_line("  best: " + ", ".join(f"{n}: {m}" for n, m in best.items()))
