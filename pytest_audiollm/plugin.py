@@ -70,6 +70,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_audiollm.results.collector import ResultsCollector
 
         config.pluginmanager.register(ResultsCollector(config), "audiollm-results")
+        if config.getoption("htmlpath", None):  # pytest-html's --html (None when pytest-html is absent)
+            from pytest_audiollm.report.html import AudioLLMHtml
+
+            config.pluginmanager.register(AudioLLMHtml(config), "audiollm-html")
     if config.pluginmanager.hasplugin("xdist"):
         from pytest_audiollm.xdist_support import XdistSupport
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_audiollm.metrics.protocol import CorpusMetric, Metric, ScoringContext
@@ -47,6 +48,9 @@ def score_sample(case: Case, outcome: Outcome, metrics: MetricRegistry) -> Row:
         "latency_s": round(outcome.latency_s, 6),
         "audio": outcome.audio,
     }
+    if sample.audio is not None:  # for the HTML report's players
+        row["audio_path"] = str(Path(sample.audio.path).resolve())
+        row["audio_member"] = sample.audio.member
     if outcome.error_kind == "data":
         return row
     context = context_of(case)
