@@ -29,6 +29,7 @@ def test_worse_model_fails_the_regression_gate_and_lists_flipped_samples(sines: 
     worse = pytester.runpytest(
         "--audiollm-model", "deaf", "--audiollm-baseline", "baseline.json",
         "--audiollm-threshold", "tones:accuracy>=0.1", "--junitxml", "j.xml", "-o", "junit_family=xunit1",
+        "--html", "r.html", "--self-contained-html",
     )  # fmt: skip
     worse.assert_outcomes(passed=30, failed=2)  # accuracy and macro_f1 regress
     worse.stdout.fnmatch_lines([
@@ -40,6 +41,9 @@ def test_worse_model_fails_the_regression_gate_and_lists_flipped_samples(sines: 
     )
     props = {p.get("name"): p.get("value") for p in gate.iter("property")}
     assert props["audiollm.baseline_value"] == "1" and props["audiollm.baseline_delta"] == "-0.5"
+    page = (pytester.path / "r.html").read_text()
+    assert "samples that got worse than the baseline of deaf on tones" in page  # to listen to in the report
+    assert page.count("data:audio/wav;base64") >= 10
 
 
 def test_changed_data_is_an_error_not_a_silent_comparison(sines: SineDataset) -> None:

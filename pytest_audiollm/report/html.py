@@ -363,8 +363,35 @@ def _confusion(run: dict[str, Any]) -> tuple[list[str], list[list[int]]] | None:
     return (labels, counts) if seen else None
 
 
+def _flipped(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Samples that went from right to wrong against the baseline (or dropped most), at most 2 x WORST_PER_RUN."""
+    ids: list[str] = []
+    for metric in run["metrics"].values():
+        comparison = metric.get("baseline") or {}
+        ids += [str(i) for i in comparison.get("right_to_wrong") or []]
+        ids += [str(d.get("id")) for d in comparison.get("largest_drops") or []]
+    by_id = {str(s.get("id")): s for s in run.get("samples") or []}
+    return [by_id[i] for i in dict.fromkeys(ids) if i in by_id][: 2 * WORST_PER_RUN]
+
+
 def _worst_section(run: dict[str, Any], audio: AudioEmbedder, raw_rows: dict[str, dict[str, Any]]) -> str:
     metric, worst = _worst(run)
+    section = _samples_section(f"{len(worst)} worst samples", metric, worst, run, audio, raw_rows)
+    flipped = _flipped(run)
+    if flipped:
+        title = f"{len(flipped)} samples that got worse than the baseline"
+        section += _samples_section(title, metric, flipped, run, audio, raw_rows)
+    return section
+
+
+def _samples_section(
+    title: str,
+    metric: str,
+    worst: list[dict[str, Any]],
+    run: dict[str, Any],
+    audio: AudioEmbedder,
+    raw_rows: dict[str, dict[str, Any]],
+) -> str:
     if not worst:
         return ""
     rows = []
@@ -385,7 +412,7 @@ def _worst_section(run: dict[str, Any], audio: AudioEmbedder, raw_rows: dict[str
             "</tr>"
         )
     return (
-        f"<details><summary>{len(worst)} worst samples of {_e(run['model'])} on {_e(run['benchmark'])}"
+        f"<details><summary>{_e(title)} of {_e(run['model'])} on {_e(run['benchmark'])}"
         f" (by {_e(metric or 'error')})</summary>"
         '<table class="audiollm-summary"><thead><tr><th>id</th><th>prediction</th><th>references</th>'
         f"<th>{_e(metric or 'score')}</th><th>audio</th></tr></thead><tbody>{''.join(rows)}</tbody></table></details>"
