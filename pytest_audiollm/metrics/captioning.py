@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pytest_audiollm.metrics.protocol import CorpusMetric, ScoringContext
+from pytest_audiollm.metrics.protocol import CorpusMetric, ScoringContext, checked_weights
 
 if TYPE_CHECKING:
     import numpy as np
@@ -108,9 +108,7 @@ class CaptionMetric(CorpusMetric):
     ) -> npt.NDArray[np.float64]:
         import numpy as np
 
-        weights = np.asarray(weights, dtype=np.float64)
-        if weights.ndim != 2 or weights.shape[1] != len(predictions):
-            raise ValueError(f"weights must have shape (B, {len(predictions)}), not {weights.shape}")
+        weights = checked_weights(weights, len(predictions))
         if len(predictions) == 0:
             return np.full(weights.shape[0], np.nan)
         stats = self.stats(predictions, references, context)

@@ -93,4 +93,14 @@ class CorpusMetric(MetricInfo, abc.ABC):
         """Per-sample scores within the whole corpus (shown in the results, not on sample items)."""
 
 
+def checked_weights(weights: npt.NDArray[np.float64], n: int) -> npt.NDArray[np.float64]:
+    """``weights`` as a float64 (B, n) array of resample counts; a wrong shape is a ValueError."""
+    import numpy as np
+
+    array = np.asarray(weights, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != n:
+        raise ValueError(f"weights must have shape (B, {n}), not {array.shape}")
+    return array
+
+
 AnyMetric = Metric | CorpusMetric

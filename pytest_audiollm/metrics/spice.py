@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_audiollm.metrics.java import JavaError, find_java, java_unavailable_reason, pycocoevalcap_dir
-from pytest_audiollm.metrics.protocol import CorpusMetric, ScoringContext
+from pytest_audiollm.metrics.protocol import CorpusMetric, ScoringContext, checked_weights
 from pytest_audiollm.metrics.tokenize import tokenize_corpus, tokenizer_unavailable
 
 if TYPE_CHECKING:
@@ -141,9 +141,7 @@ class Spice(CorpusMetric):
     ) -> npt.NDArray[np.float64]:
         import numpy as np
 
-        weights = np.asarray(weights, dtype=np.float64)
-        if weights.ndim != 2 or weights.shape[1] != len(predictions):
-            raise ValueError(f"weights must have shape (B, {len(predictions)}), not {weights.shape}")
+        weights = checked_weights(weights, len(predictions))
         if len(predictions) == 0:
             return np.full(weights.shape[0], np.nan)
         scores = np.asarray(self.item_scores(predictions, references, context), dtype=np.float64)
