@@ -204,7 +204,7 @@ def test_audio_player_is_16k_mono_and_capped(sines: SineDataset, tmp_path: Path)
 
     from plugin_helpers import write_tone
 
-    from pytest_audiollm.report.html import AudioEmbedder, wav_data_uri
+    from pytest_audiollm.report.players import AudioEmbedder, wav_data_uri
 
     long = tmp_path / "long.wav"
     write_tone(long, 440.0, seconds=12.0, rate=44100, channels=2)
