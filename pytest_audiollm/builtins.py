@@ -30,10 +30,18 @@ def _hf(options: ModelOptions) -> AudioModel:
     return hf_factory(options)
 
 
+def _openai(options: ModelOptions) -> AudioModel:
+    """Any OpenAI-compatible chat-completions server (vLLM, SGLang, hosted APIs): openai:MODEL@BASE_URL."""
+    from pytest_audiollm.models.openai_compatible import openai_factory
+
+    return openai_factory(options)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_audiollm_register_models(registry: ModelRegistry) -> None:
     registry.add("demo", _demo)
     registry.add_prefix("hf", _hf)
+    registry.add_prefix("openai", _openai)
 
 
 @pytest.hookimpl(tryfirst=True)
