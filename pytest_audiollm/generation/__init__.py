@@ -1,0 +1,40 @@
+"""Audio-generation metrics: distribution distances over embeddings and paired spectrogram metrics.
+
+Pure NumPy, float64 statistics. The ``audioldm_eval``-compatible pieces reproduce
+``audioldm-eval==0.0.3`` (PyPI, June 2023); see each function's docstring for the exact definition.
+"""
+
+from __future__ import annotations
+
+from pytest_audiollm.generation.distances import (
+    FrechetResult,
+    InceptionScoreResult,
+    KADResult,
+    KIDResult,
+    frechet_distance,
+    frechet_distance_from_embeddings,
+    inception_score,
+    kernel_audio_distance,
+    kernel_inception_distance,
+    kl_divergence,
+    pair_by_basename,
+)
+from pytest_audiollm.generation.paired import audioldm_mel_scale, lsd, psnr, ssim
+
+__all__ = [
+    "FrechetResult",
+    "InceptionScoreResult",
+    "KADResult",
+    "KIDResult",
+    "audioldm_mel_scale",
+    "frechet_distance",
+    "frechet_distance_from_embeddings",
+    "inception_score",
+    "kernel_audio_distance",
+    "kernel_inception_distance",
+    "kl_divergence",
+    "lsd",
+    "pair_by_basename",
+    "psnr",
+    "ssim",
+]
