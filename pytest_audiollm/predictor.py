@@ -65,15 +65,24 @@ class Predictor:
     def _predict(
         ready: list[tuple[Case, Request, dict[str, Any]]], session: ModelSession
     ) -> tuple[list[Outcome], bool]:
-        """Outcomes of one predict() call, and whether the call kept the protocol."""
-        requests = [request for _, request, _ in ready]
+        """Outcomes of one predict() call, and whether the call kept the protocol.
+
+        Audio longer than the model's ``max_audio_seconds`` goes as one request per window (see
+        :mod:`pytest_audiollm.windowing`); the model joins the window outputs into the sample's answer.
+        """
+        from pytest_audiollm.windowing import split_request, window_spans
+
+        model = session.ensure_loaded()
+        window, hop = model.max_audio_seconds, model.window_hop_seconds
+        parts = [split_request(request, window, hop) for _, request, _ in ready]
+        requests = [part for split in parts for part in split]
         started = time.perf_counter()
         try:
             outputs: list[object] = list(session.predict(requests))
         except Exception as exc:
             error = f"predict() raised {type(exc).__name__}: {exc}"
             return [Outcome(None, error, "model", audio=audio) for _, _, audio in ready], False
-        latency = (time.perf_counter() - started) / len(requests)
+        latency = (time.perf_counter() - started) / len(ready)
         if len(outputs) != len(requests):
             error = (
                 f"predict() returned {len(outputs)} outputs for {len(requests)} requests "
@@ -81,12 +90,20 @@ class Predictor:
             )
             return [Outcome(None, error, "output", audio=audio) for _, _, audio in ready], False
         result = []
-        for (_, _, audio), output in zip(ready, outputs, strict=True):
-            if isinstance(output, str):
-                result.append(Outcome(output, latency_s=latency, audio=audio))
-            else:
-                error = f"predict() returned {type(output).__name__} {output!r:.60}, expected a string"
+        position = 0
+        for (_, request, audio), split in zip(ready, parts, strict=True):
+            answers = outputs[position : position + len(split)]
+            position += len(split)
+            wrong = next((a for a in answers if not isinstance(a, str)), None)
+            if wrong is not None:
+                error = f"predict() returned {type(wrong).__name__} {wrong!r:.60}, expected a string"
                 result.append(Outcome(None, error, "output", latency_s=latency, audio=audio))
+                continue
+            texts = [str(a) for a in answers]
+            if len(split) > 1:
+                audio = dict(audio, windows=len(split), window_s=window, hop_s=hop or window)
+                texts = [model.join_windows(texts, window_spans(request, window, hop), request)]
+            result.append(Outcome(texts[0], latency_s=latency, audio=audio))
         return result, True
 
 

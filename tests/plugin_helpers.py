@@ -70,6 +70,14 @@ class HungryModel(PitchModel):
         log("load", self.options.name, device)
         self.weights = np.ones(8 * 2**20)  # 8 Mi float64 = 64 MiB, written so the pages are resident
 
+class WindowedModel(PitchModel):
+    """Takes at most 0.2 s of audio; answers with the number of samples it was given."""
+    max_audio_seconds = 0.2
+
+    def predict(self, requests):
+        log("predict", self.options.name, len(requests), ",".join(str(len(r.audio)) for r in requests))
+        return [str(len(r.audio)) for r in requests]
+
 class MiscountModel(PitchModel):
     def predict(self, requests):
         return ["low"] * (len(requests) + 1)
@@ -81,6 +89,7 @@ def pytest_audiollm_register_models(registry):
     registry.add("huge", HugeModel)
     registry.add("miscount", MiscountModel)
     registry.add("hungry", HungryModel)
+    registry.add("windowed", WindowedModel)
 '''
 
 BENCH_YAML = """\

@@ -47,7 +47,7 @@ def test_unknown_model_lists_registered_names(sines: SineDataset) -> None:
     result.stdout.fnmatch_lines(
         [
             "*pytest-audiollm: unknown model 'pich'. Did you mean 'pitch'? Registered models: deaf, demo, huge,"
-            " hungry, miscount, pitch; prefixes: hf:NAME*"
+            " hungry, miscount, pitch, windowed; prefixes: hf:NAME*"
         ]
     )
 

@@ -147,3 +147,13 @@ def test_cut_audio_is_recorded_never_silent(sines: SineDataset) -> None:
     assert {s["audio"]["truncated_s"] for s in run["samples"]} == {0.3}
     props = {p.get("name"): p.get("value") for p in ET.parse(sines.root / "j.xml").iter("property")}
     assert props["audiollm.truncated_s"] == "0.3"
+
+
+def test_long_audio_reaches_the_model_in_windows_and_the_results_say_so(sines: SineDataset) -> None:
+    result = sines.pytester.runpytest("--audiollm-model", "windowed", "--audiollm-results", "r.json")
+    result.assert_outcomes(passed=7, failed=1)  # answers are sample counts, not labels: the gate fails
+    seen = [int(n) for e in sines.events() if e.startswith("predict") for n in e.split()[3].split(",")]
+    assert max(seen) == 3200  # 0.2 s at 16 kHz: never more than the window
+    sample = load_results(sines.root / "r.json")["runs"][0]["samples"][0]
+    assert sample["prediction"] == "3200 3200 1600"  # 0.5 s: windows 0-0.2, 0.2-0.4, 0.4-0.5 s, joined
+    assert sample["audio"]["windows"] == 3 and sample["audio"]["window_s"] == 0.2

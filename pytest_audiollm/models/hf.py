@@ -152,6 +152,14 @@ class HFAudioLLM(AudioModel):
         rate = getattr(feature_extractor, "sampling_rate", None)
         if isinstance(rate, int) and rate > 0:
             self.sample_rate = rate
+        # processors that pad/cut to a fixed window (Whisper-style chunk_length, 30 s for Qwen2-Audio) would cut
+        # longer clips silently: the plugin sends such clips as windows of that length instead
+        window = self.options.extra.get("max_audio_seconds", getattr(feature_extractor, "chunk_length", None))
+        if window:
+            self.max_audio_seconds = float(window)
+        hop = self.options.extra.get("window_hop_seconds")
+        if hop:
+            self.window_hop_seconds = float(hop)
         self._processor = processor
         self._model = model
         self._device = device

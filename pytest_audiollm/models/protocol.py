@@ -47,6 +47,8 @@ class AudioModel(abc.ABC):
 
     sample_rate: int = 16000
     cpu_only: bool = False  # True for models that never use an accelerator (skips device auto-detection)
+    max_audio_seconds: float | None = None  # longer clips reach predict() as windows of this length
+    window_hop_seconds: float | None = None  # hop between windows (default: the window length, no overlap)
 
     def __init__(self, options: ModelOptions | None = None) -> None:
         self.options = options if options is not None else ModelOptions(name=type(self).__name__)
@@ -71,6 +73,12 @@ class AudioModel(abc.ABC):
     @abc.abstractmethod
     def predict(self, requests: Sequence[Request]) -> Sequence[str]:
         """A batch of requests in, one text output per request out, in the same order."""
+
+    def join_windows(self, outputs: Sequence[str], windows: Sequence[tuple[float, float]], request: Request) -> str:
+        """One answer from the answers to the windows of a long clip (``windows`` in seconds)."""
+        from pytest_audiollm.windowing import join_texts
+
+        return join_texts(outputs, windows, request.task)
 
     def unload(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Free the weights (memory must go back to where it was before load)."""
