@@ -45,6 +45,14 @@ __all__ = [
 ]
 
 
+def _embedding_pair(x: ArrayLike, y: ArrayLike) -> tuple[Array, Array]:
+    """Both embedding sets as finite float64 (samples x features) arrays of the same dimension."""
+    xa, ya = _as_2d(x, "x"), _as_2d(y, "y")
+    if xa.shape[1] != ya.shape[1]:
+        raise ValueError(f"embedding dimensions differ: {xa.shape[1]} vs {ya.shape[1]}")
+    return xa, ya
+
+
 def _as_2d(x: ArrayLike, name: str) -> Array:
     import numpy as np
 
@@ -150,12 +158,9 @@ def frechet_distance_from_embeddings(
     """
     import numpy as np
 
-    xa = _as_2d(x, "x")
-    ya = _as_2d(y, "y")
+    xa, ya = _embedding_pair(x, y)
     n1, d = xa.shape
-    n2, d2 = ya.shape
-    if d != d2:
-        raise ValueError(f"embedding dimensions differ: {d} vs {d2}")
+    n2 = ya.shape[0]
     if n1 < 2 or n2 < 2:
         raise ValueError("need at least 2 embeddings in each set")
     if method == "auto":
@@ -243,12 +248,9 @@ def kernel_inception_distance(
     """
     import numpy as np
 
-    xa = _as_2d(x, "x")
-    ya = _as_2d(y, "y")
+    xa, ya = _embedding_pair(x, y)
     n1, d = xa.shape
     n2 = ya.shape[0]
-    if ya.shape[1] != d:
-        raise ValueError(f"embedding dimensions differ: {d} vs {ya.shape[1]}")
     if subsets < 1:
         raise ValueError("subsets must be >= 1")
     message = None
@@ -461,12 +463,9 @@ def kernel_audio_distance(
     """
     import numpy as np
 
-    xa = _as_2d(x, "x")
-    ya = _as_2d(y, "y")
-    m, d = xa.shape
+    xa, ya = _embedding_pair(x, y)
+    m = xa.shape[0]
     n = ya.shape[0]
-    if ya.shape[1] != d:
-        raise ValueError(f"embedding dimensions differ: {d} vs {ya.shape[1]}")
     if m < 2 or n < 2:
         raise ValueError("need at least 2 embeddings in each set")
     d_yy = _sq_dists(ya, ya)
