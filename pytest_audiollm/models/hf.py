@@ -137,13 +137,10 @@ class HFAudioLLM(AudioModel):
         return kwargs
 
     def load(self, device: str) -> None:
-        torch = _import_torch()
         transformers = _import_transformers()
         kwargs = self._pretrained_kwargs()
-        processor = transformers.AutoProcessor.from_pretrained(self.target, **kwargs)
-        dtype: Any = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
-        model = transformers.AutoModelForMultimodalLM.from_pretrained(self.target, dtype=dtype, **kwargs)
-        model.to(device)
+        processor = self._load_processor(transformers, kwargs)
+        model = self._load_model(transformers, device, kwargs)
         model.eval()
         tokenizer = getattr(processor, "tokenizer", None)
         if tokenizer is not None:
@@ -154,7 +151,7 @@ class HFAudioLLM(AudioModel):
             self.sample_rate = rate
         # processors that pad/cut to a fixed window (Whisper-style chunk_length, 30 s for Qwen2-Audio) would cut
         # longer clips silently: the plugin sends such clips as windows of that length instead
-        window = self.options.extra.get("max_audio_seconds", getattr(feature_extractor, "chunk_length", None))
+        window = self.options.extra.get("max_audio_seconds", self._processor_window(processor))
         if window:
             self.max_audio_seconds = float(window)
         hop = self.options.extra.get("window_hop_seconds")
@@ -163,6 +160,29 @@ class HFAudioLLM(AudioModel):
         self._processor = processor
         self._model = model
         self._device = device
+
+    # -- override points for model families (pytest_audiollm.models.native) ---------------------------------
+
+    def _load_processor(self, transformers: Any, kwargs: dict[str, Any]) -> Any:
+        """The processor (feature extractor + tokenizer) of the checkpoint."""
+        return transformers.AutoProcessor.from_pretrained(self.target, **kwargs)
+
+    def _model_class(self, transformers: Any) -> Any:
+        """The transformers class whose ``from_pretrained`` loads the weights."""
+        return transformers.AutoModelForMultimodalLM
+
+    def _load_model(self, transformers: Any, device: str, kwargs: dict[str, Any]) -> Any:
+        """The model, in the chosen dtype, on ``device``."""
+        torch = _import_torch()
+        dtype: Any = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
+        model = self._model_class(transformers).from_pretrained(self.target, dtype=dtype, **kwargs)
+        model.to(device)
+        return model
+
+    def _processor_window(self, processor: Any) -> float | None:
+        """Seconds of audio the processor pads/cuts every clip to (None: it takes any length)."""
+        window = getattr(getattr(processor, "feature_extractor", None), "chunk_length", None)
+        return float(window) if window else None
 
     def unload(self) -> None:
         self._model = None
@@ -200,12 +220,8 @@ class HFAudioLLM(AudioModel):
 
         return soxr.resample(request.audio, request.sample_rate, self.sample_rate)
 
-    def predict(self, requests: Sequence[Request]) -> Sequence[str]:
-        if not requests:
-            return []
-        if self._model is None or self._processor is None:
-            raise ModelOutputError(f"model '{self.options.name}': predict() called before load()")
-        torch = _import_torch()
+    def _model_inputs(self, requests: Sequence[Request]) -> Any:
+        """The processor's batch for ``requests`` (a ``BatchFeature``), on the model's device and dtype."""
         processor, model = self._processor, self._model
         texts = [self._prompt_text(r.prompt) for r in requests]
         inputs = processor(
@@ -218,20 +234,42 @@ class HFAudioLLM(AudioModel):
         inputs = inputs.to(self._device)
         if model.dtype is not None and model.dtype.is_floating_point:
             inputs = inputs.to(model.dtype)  # only floating tensors (features) are cast
+        return inputs
+
+    def predict(self, requests: Sequence[Request]) -> Sequence[str]:
+        if not requests:
+            return []
+        if self._model is None or self._processor is None:
+            raise ModelOutputError(f"model '{self.options.name}': predict() called before load()")
+        inputs = self._model_inputs(requests)
+        sequences = self._generate(inputs)
+        return self._decode(sequences, inputs)
+
+    def _generate_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``generate()``: greedy, ``max_new_tokens``, a pad token when the model has none."""
         generate_kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": False}
-        tokenizer = getattr(processor, "tokenizer", processor)
-        if getattr(model.generation_config, "pad_token_id", None) is None:
+        tokenizer = getattr(self._processor, "tokenizer", self._processor)
+        if getattr(self._model.generation_config, "pad_token_id", None) is None:
             pad = getattr(tokenizer, "pad_token_id", None)
             if pad is None:
                 pad = getattr(tokenizer, "eos_token_id", None)
             if pad is not None:
                 generate_kwargs["pad_token_id"] = pad
+        return generate_kwargs
+
+    def _generate(self, inputs: Any) -> Any:
+        """Token ids generated for the batch (prompt included for decoder-only models)."""
+        torch = _import_torch()
         torch.manual_seed(self.options.seed)
         with torch.inference_mode():
-            output = model.generate(**inputs, **generate_kwargs)
-        sequences = getattr(output, "sequences", output)
-        if not getattr(model.config, "is_encoder_decoder", False):
+            output = self._model.generate(**inputs, **self._generate_kwargs())
+        return getattr(output, "sequences", output)
+
+    def _decode(self, sequences: Any, inputs: Any) -> list[str]:
+        """The new tokens of each row as text."""
+        if not getattr(self._model.config, "is_encoder_decoder", False):
             sequences = sequences[:, inputs["input_ids"].shape[1] :]
+        tokenizer = getattr(self._processor, "tokenizer", self._processor)
         decoded = tokenizer.batch_decode(sequences, skip_special_tokens=True)
         return [str(text).strip() for text in decoded]
 
