@@ -10,7 +10,7 @@ import pytest
 if TYPE_CHECKING:
     from pytest_audiollm.metrics.protocol import AnyMetric
     from pytest_audiollm.models.protocol import AudioModel, ModelOptions
-    from pytest_audiollm.registry import BenchmarkRegistry, MetricRegistry, ModelRegistry
+    from pytest_audiollm.registry import BenchmarkRegistry, MetricRegistry, ModelFactory, ModelRegistry
 
 DEMO_DIR = Path(__file__).parent / "benchmarks" / "demo"
 DEMO_SPECS = ("bench_demo_classification.yaml", "bench_demo_captioning.yaml", "bench_demo_asr.yaml")
@@ -37,11 +37,40 @@ def _openai(options: ModelOptions) -> AudioModel:
     return openai_factory(options)
 
 
+# Named adapters: (name, module, factory function, one-line description for --audiollm-list). Each module is
+# imported only when its model is used; transformers-native families share pytest_audiollm.models.native.
+NAMED_ADAPTERS: tuple[tuple[str, str, str, str], ...] = (
+    ("qwen2-audio", "native", "qwen2_audio_factory", "Qwen2-Audio-7B-Instruct (transformers-native audio LLM)"),
+    ("audio-flamingo-3", "native", "audio_flamingo_3_factory", "NVIDIA Audio Flamingo 3 (transformers-native)"),
+    ("qwen2.5-omni", "native", "qwen2_5_omni_factory", "Qwen2.5-Omni-7B thinker, text output (transformers-native)"),
+    ("voxtral", "native", "voxtral_factory", "Mistral Voxtral Mini 3B (transformers-native)"),
+    ("phi-4-multimodal", "native", "phi4_multimodal_factory", "Phi-4-multimodal-instruct with its speech LoRA"),
+    ("granite-speech", "native", "granite_speech_factory", "IBM Granite Speech 3.3 (transformers-native)"),
+    ("whisper", "whisper", "whisper_factory", "OpenAI Whisper large-v3 as an ASR baseline (transformers)"),
+    ("clap", "clap", "clap_factory", "LAION CLAP as a zero-shot classifier over the benchmark's choices"),
+    ("naturelm", "naturelm", "naturelm_factory", "EarthSpecies NatureLM-audio through its own package (NatureLM)"),
+    ("salmonn", "salmonn", "salmonn_factory", "ByteDance SALMONN through its repository's code"),
+)
+
+
+def _named(module: str, function: str, description: str) -> ModelFactory:
+    def factory(options: ModelOptions) -> AudioModel:
+        import importlib
+
+        made: AudioModel = getattr(importlib.import_module(f"pytest_audiollm.models.{module}"), function)(options)
+        return made
+
+    factory.__doc__ = description
+    return factory
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_audiollm_register_models(registry: ModelRegistry) -> None:
     registry.add("demo", _demo)
     registry.add_prefix("hf", _hf)
     registry.add_prefix("openai", _openai)
+    for name, module, function, description in NAMED_ADAPTERS:
+        registry.add(name, _named(module, function, description), description)
 
 
 @pytest.hookimpl(tryfirst=True)

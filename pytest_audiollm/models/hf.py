@@ -140,7 +140,7 @@ class HFAudioLLM(AudioModel):
         transformers = _import_transformers()
         kwargs = self._pretrained_kwargs()
         processor = self._load_processor(transformers, kwargs)
-        model = self._load_model(transformers, device, kwargs)
+        model = self._prepare_model(self._load_model(transformers, device, kwargs))
         model.eval()
         tokenizer = getattr(processor, "tokenizer", None)
         if tokenizer is not None:
@@ -177,6 +177,10 @@ class HFAudioLLM(AudioModel):
         dtype: Any = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
         model = self._model_class(transformers).from_pretrained(self.target, dtype=dtype, **kwargs)
         model.to(device)
+        return model
+
+    def _prepare_model(self, model: Any) -> Any:
+        """A family's step after loading (e.g. switching on a built-in speech LoRA); returns the model to use."""
         return model
 
     def _processor_window(self, processor: Any) -> float | None:
