@@ -2,23 +2,20 @@
 
 Pure NumPy, float64 statistics. The ``audioldm_eval``-compatible pieces reproduce
 ``audioldm-eval==0.0.3`` (PyPI, June 2023); see each function's docstring for the exact definition.
+One module per job: ``frechet`` (FD/FAD), ``kernel`` (KID, KAD), ``classifier`` (ISc, KL), ``paired``
+(PSNR, SSIM, LSD), ``weights`` (backbone checkpoints) and ``embedding_cache`` (per-file embeddings on disk).
 """
 
 from __future__ import annotations
 
-from pytest_audiollm.generation.distances import (
-    FrechetResult,
+from pytest_audiollm.generation.classifier import (
     InceptionScoreResult,
-    KADResult,
-    KIDResult,
-    frechet_distance,
-    frechet_distance_from_embeddings,
     inception_score,
-    kernel_audio_distance,
-    kernel_inception_distance,
     kl_divergence,
     pair_by_basename,
 )
+from pytest_audiollm.generation.frechet import FrechetResult, frechet_distance, frechet_distance_from_embeddings
+from pytest_audiollm.generation.kernel import KADResult, KIDResult, kernel_audio_distance, kernel_inception_distance
 from pytest_audiollm.generation.paired import audioldm_mel_scale, lsd, psnr, ssim
 
 __all__ = [
