@@ -38,7 +38,8 @@ class Predictor:
     def outcome(self, case: Case, session: ModelSession) -> Outcome:
         key = _key(case)
         if key not in self._cache:
-            batch = [c for c in self.plan.upcoming(case, self.batch_size) if _key(c) not in self._cache]
+            size = max(self.batch_size, int(getattr(session.model, "min_batch_size", 1) or 1))
+            batch = [c for c in self.plan.upcoming(case, size) if _key(c) not in self._cache]
             if not batch or _key(batch[0]) != key:
                 batch = [case]
             self._run_batch(batch, session)

@@ -355,3 +355,14 @@ def test_a_served_model_through_a_real_pytest_session(server: FakeServer, pytest
     assert len(server.posts) == 4 + 1  # four samples and the warm-up
     run = json.loads((pytester.path / "r.json").read_text())["runs"][0]
     assert run["model"].startswith("openai:") and "16000 frames @ 16000" in run["samples"][0]["prediction"]
+
+
+def test_concurrency_is_used_even_with_the_default_batch_size(pytester: pytest.Pytester) -> None:
+    """The adapter asks for batches of at least `concurrency`: batch size 1 does not serialise the requests."""
+    with FakeServer(delay=0.15) as fake:
+        result = pytester.runpytest(
+            "--audiollm-model", f"openai:{MODEL}@{fake.base_url}", "--audiollm-benchmark", "demo-classification",
+            "--audiollm-limit", "6", "--audiollm-model-arg", "concurrency=3",
+        )  # fmt: skip
+        result.assert_outcomes(passed=7, failed=1)  # 6 samples, macro_f1 passes, accuracy fails (echo server)
+        assert fake.max_in_flight == 3 and len(fake.posts) == 6 + 1

@@ -12,7 +12,8 @@ stripped. Settings come from ``ModelOptions.extra`` (``--audiollm-model-arg KEY=
 - ``max_retries``: retries after the first attempt (default 4) on connection errors, timeouts, 429 and 5xx,
   with exponential backoff from ``backoff_s`` (default 1.0, seeded jitter); a 429's ``Retry-After`` seconds
   are honoured, capped at ``max_retry_after_s`` (default 60); other 4xx are never retried;
-- ``concurrency``: requests in flight at once (default 4);
+- ``concurrency``: requests in flight at once (default 4); batches are at least this large whatever
+  ``--audiollm-batch-size`` says, so the default batch size of 1 does not serialise the requests;
 - ``api_key_env``: the environment variable holding the API key (default ``OPENAI_API_KEY``), sent as
   ``Authorization: Bearer``; it never appears in error messages, ``repr`` or the fingerprint;
 - ``sample_rate``: the rate requests are resampled to before sending (default 16000).
@@ -220,6 +221,7 @@ class OpenAICompatibleModel(AudioModel):
         self.backoff_s = float(_positive(options, "backoff_s", 1.0))
         self.max_retry_after_s = float(_positive(options, "max_retry_after_s", 60.0))
         self.concurrency = int(_positive(options, "concurrency", 4, integer=True, minimum=1))
+        self.min_batch_size = self.concurrency  # so --audiollm-batch-size 1 still keeps `concurrency` in flight
         self.sample_rate = int(_positive(options, "sample_rate", 16000, integer=True, minimum=1))
         self.api_key_env = str(options.extra.get("api_key_env", "OPENAI_API_KEY"))
         self._api_key = _Secret(environ.get(self.api_key_env, "") or "")

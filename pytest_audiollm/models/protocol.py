@@ -49,6 +49,7 @@ class AudioModel(abc.ABC):
     cpu_only: bool = False  # True for models that never use an accelerator (skips device auto-detection)
     max_audio_seconds: float | None = None  # longer clips reach predict() as windows of this length
     window_hop_seconds: float | None = None  # hop between windows (default: the window length, no overlap)
+    min_batch_size: int = 1  # batches handed to predict() are at least this large (servers: their concurrency)
 
     def __init__(self, options: ModelOptions | None = None) -> None:
         self.options = options if options is not None else ModelOptions(name=type(self).__name__)
