@@ -40,16 +40,16 @@ def _openai(options: ModelOptions) -> AudioModel:
 # Named adapters: (name, module, factory function, one-line description for --audiollm-list). Each module is
 # imported only when its model is used; transformers-native families share pytest_audiollm.models.native.
 NAMED_ADAPTERS: tuple[tuple[str, str, str, str], ...] = (
-    ("qwen2-audio", "native", "qwen2_audio_factory", "Qwen2-Audio-7B-Instruct (transformers-native audio LLM)"),
-    ("audio-flamingo-3", "native", "audio_flamingo_3_factory", "NVIDIA Audio Flamingo 3 (transformers-native)"),
-    ("qwen2.5-omni", "native", "qwen2_5_omni_factory", "Qwen2.5-Omni-7B thinker, text output (transformers-native)"),
-    ("voxtral", "native", "voxtral_factory", "Mistral Voxtral Mini 3B (transformers-native)"),
-    ("phi-4-multimodal", "native", "phi4_multimodal_factory", "Phi-4-multimodal-instruct with its speech LoRA"),
-    ("granite-speech", "native", "granite_speech_factory", "IBM Granite Speech 3.3 (transformers-native)"),
-    ("whisper", "whisper", "whisper_factory", "OpenAI Whisper large-v3 as an ASR baseline (transformers)"),
-    ("clap", "clap", "clap_factory", "LAION CLAP as a zero-shot classifier over the benchmark's choices"),
-    ("naturelm", "naturelm", "naturelm_factory", "EarthSpecies NatureLM-audio through its own package (NatureLM)"),
-    ("salmonn", "salmonn", "salmonn_factory", "ByteDance SALMONN through its repository's code"),
+    ("qwen2-audio", "native", "qwen2_audio_factory", "Qwen/Qwen2-Audio-7B-Instruct (transformers-native)"),
+    ("audio-flamingo-3", "native", "audio_flamingo_3_factory", "nvidia/audio-flamingo-3-hf: Audio Flamingo 3"),
+    ("qwen2.5-omni", "native", "qwen2_5_omni_factory", "Qwen/Qwen2.5-Omni-7B, thinker only (text output)"),
+    ("voxtral", "native", "voxtral_factory", "mistralai/Voxtral-Mini-3B-2507 (transformers-native)"),
+    ("phi-4-multimodal", "native", "phi4_multimodal_factory", "microsoft/Phi-4-multimodal-instruct + speech LoRA"),
+    ("granite-speech", "native", "granite_speech_factory", "ibm-granite/granite-speech-3.3-8b (transformers-native)"),
+    ("whisper", "whisper", "whisper_factory", "openai/whisper-large-v3 as an ASR baseline (transformers)"),
+    ("clap", "clap", "clap_factory", "laion/clap-htsat-unfused: zero-shot classifier over the choices"),
+    ("naturelm", "naturelm", "naturelm_factory", "EarthSpeciesProject/NatureLM-audio through its NatureLM package"),
+    ("salmonn", "salmonn", "salmonn_factory", "ByteDance SALMONN through its repository (repo=PATH)"),
 )
 
 

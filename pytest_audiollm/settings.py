@@ -29,6 +29,7 @@ _UNITS = {
     "tb": 1000**4,
 }
 DEVICES = re.compile(r"^(cpu|auto|cuda|cuda:\d+|mps)$")
+QUANTIZE = ("auto", "8bit", "4bit", "none")
 
 
 def parse_size(text: str) -> int:
@@ -136,6 +137,31 @@ def add_options(parser: pytest.Parser) -> None:
         help="memory a model may take on its device (VRAM, or RAM on cpu), e.g. 24GiB. Larger models are skipped.",
     )
     add(
+        "--audiollm-quantize",
+        choices=QUANTIZE,
+        default=None,
+        dest="audiollm_quantize",
+        help="bitsandbytes quantization of hf-based models: 8bit (LLM.int8), 4bit (NF4), none (default), or auto: "
+        "unquantized if the model fits the memory budget (and the GPUs), else the first of 8bit, 4bit that fits. "
+        "Needs pip install 'pytest-audiollm[quantize]'; works on CPU too. Other models ignore it.",
+    )
+    add(
+        "--audiollm-adapter",
+        default=None,
+        metavar="PATH",
+        dest="audiollm_adapter",
+        help="a peft LoRA adapter directory (adapter_config.json + adapter_model.safetensors) loaded onto hf-based "
+        "models; its sha256 joins the model fingerprint. Needs pip install 'pytest-audiollm[lora]'.",
+    )
+    add(
+        "--audiollm-trust-remote-code",
+        action="store_true",
+        default=False,
+        dest="audiollm_trust_remote_code",
+        help="let transformers run the Python code a checkpoint ships (trust_remote_code=True). Off by default: "
+        "enable it only for checkpoints you trust. The model arg trust_remote_code is not accepted.",
+    )
+    add(
         "--audiollm-strict",
         action="store_true",
         default=False,
@@ -227,10 +253,27 @@ class Settings:
     seed: int = 0
     bootstrap: int = 1000
     model_args: dict[str, Any] = field(default_factory=dict)
+    quantize: str | None = None  # None: not given (the model arg, else "none")
+    adapter: str | None = None  # absolute path of a LoRA adapter directory
+    trust_remote_code: bool = False
 
     @property
     def active(self) -> bool:
         return bool(self.models or self.benchmarks)
+
+    def model_extra(self) -> dict[str, Any]:
+        """``ModelOptions.extra`` of every model: the model args, then the options that override them.
+
+        ``trust_remote_code`` comes from ``--audiollm-trust-remote-code`` only; ``quantize`` and ``adapter`` from
+        their options when given (a ``quantize=`` model arg still applies when the option is not given).
+        """
+        extra = dict(self.model_args)
+        extra["trust_remote_code"] = self.trust_remote_code
+        if self.quantize is not None:
+            extra["quantize"] = self.quantize
+        if self.adapter is not None:
+            extra["adapter"] = self.adapter
+        return extra
 
 
 def settings_from_config(config: pytest.Config) -> Settings:
@@ -248,6 +291,14 @@ def settings_from_config(config: pytest.Config) -> Settings:
     except argparse.ArgumentTypeError as exc:
         raise pytest.UsageError(f"pytest-audiollm ini option: {exc}") from None
     models = tuple(opt.audiollm_model) or tuple(str(m) for m in config.getini("audiollm_models"))
+    model_args = dict(_split_arg(a) for a in opt.audiollm_model_arg)
+    if "trust_remote_code" in model_args:
+        raise pytest.UsageError(
+            "pytest-audiollm: --audiollm-model-arg trust_remote_code=... is not accepted: pass "
+            "--audiollm-trust-remote-code to let transformers run the code a checkpoint ships "
+            "(only for checkpoints you trust)"
+        )
+    adapter = opt.audiollm_adapter
     return Settings(
         models=tuple(dict.fromkeys(models)),
         benchmarks=tuple(dict.fromkeys(opt.audiollm_benchmark)),
@@ -262,7 +313,10 @@ def settings_from_config(config: pytest.Config) -> Settings:
         thresholds=tuple(parse_threshold_option(t) for t in opt.audiollm_threshold),
         seed=opt.audiollm_seed if opt.audiollm_seed is not None else 0,
         bootstrap=opt.audiollm_bootstrap if opt.audiollm_bootstrap is not None else 1000,
-        model_args=dict(_split_arg(a) for a in opt.audiollm_model_arg),
+        model_args=model_args,
+        quantize=opt.audiollm_quantize,
+        adapter=str(config.invocation_params.dir / adapter) if adapter else None,
+        trust_remote_code=bool(opt.audiollm_trust_remote_code),
     )
 
 

@@ -6,8 +6,17 @@ come from ``ModelOptions.extra``:
 
 - ``dtype``: ``"auto"`` (the checkpoint's dtype, default), ``"float32"``, ``"bfloat16"`` or ``"float16"``;
 - ``max_new_tokens``: generation length (default 64);
-- ``trust_remote_code``: passed to ``from_pretrained`` (default False);
-- ``revision``: a hub branch, tag or commit (ignored for local directories).
+- ``trust_remote_code``: passed to ``from_pretrained`` (default False; the plugin sets it from
+  ``--audiollm-trust-remote-code`` only);
+- ``revision``: a hub branch, tag or commit (ignored for local directories);
+- ``quantize``: ``none`` (default), ``8bit``, ``4bit`` or ``auto`` (``--audiollm-quantize``): bitsandbytes;
+- ``adapter``: a peft LoRA adapter directory (``--audiollm-adapter``), see :mod:`pytest_audiollm.models.lora`.
+
+Placement (:mod:`pytest_audiollm.models.placement`): :meth:`HFAudioLLM.plan_placement` decides, before loading
+and from the safetensors headers (plus the model built on the meta device when a quantized size or a device
+map is needed), whether the model goes on one device or is split with a ``device_map``, and whether it is
+quantized; :meth:`~HFAudioLLM.memory_estimate` returns the planned size, and ``load`` passes ``device_map`` and
+``quantization_config=BitsAndBytesConfig(...)`` to ``from_pretrained`` accordingly.
 
 Prompting: each request becomes one user turn holding an audio part and a text part (the request's prompt),
 rendered with the processor's chat template (``add_generation_prompt=True``). A processor without a chat
@@ -25,11 +34,23 @@ fingerprinting) is :class:`~pytest_audiollm.models.checkpoint.Checkpoint`'s job 
 from __future__ import annotations
 
 import gc
+import importlib.util
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from pytest_audiollm.errors import AudioLLMError, MissingDependency, ModelOutputError
-from pytest_audiollm.models.checkpoint import Checkpoint
+from pytest_audiollm.models.checkpoint import DTYPE_BYTES, Checkpoint
+from pytest_audiollm.models.lora import LoraAdapter
+from pytest_audiollm.models.memory import available_ram, resolve_device
+from pytest_audiollm.models.placement import (
+    QUANTIZE_CHOICES,
+    Gpu,
+    MetaLayout,
+    Placement,
+    choose_placement,
+    visible_gpus,
+)
 from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request
 
 __all__ = ["HFAudioLLM", "hf_factory"]
@@ -79,8 +100,17 @@ class HFAudioLLM(AudioModel):
         self.trust_remote_code = _as_bool(extra.get("trust_remote_code", False))
         revision = extra.get("revision")
         self.revision: str | None = str(revision) if revision else None
+        self.quantize = str(extra.get("quantize") or "none").strip().lower()
+        if self.quantize not in QUANTIZE_CHOICES:
+            raise AudioLLMError(
+                f"model '{options.name}': quantize '{self.quantize}' is not one of {', '.join(QUANTIZE_CHOICES)}"
+            )
+        adapter = extra.get("adapter")
+        self.adapter: LoraAdapter | None = LoraAdapter(str(adapter)) if adapter else None
         self.sample_rate = 16000
         self.checkpoint = Checkpoint(self.target, self.revision, needed_for=_NEEDED_FOR, extra="hf")
+        self.placement: Placement | None = None  # set by plan_placement (memory_estimate plans with no budget)
+        self._planned_for: str | None = None
         self._processor: Any = None
         self._model: Any = None
         self._device = "cpu"
@@ -98,7 +128,18 @@ class HFAudioLLM(AudioModel):
     # -- memory --------------------------------------------------------------------------------------------
 
     def memory_estimate(self) -> int:
-        """Bytes of the weights in the chosen dtype, without reading them.
+        """Bytes of the weights as they will be placed (quantized size when quantized), without reading them.
+
+        The placement planned by :meth:`plan_placement` (the session plans with the budget first); without
+        one, a plan with no budget on ``options.device``.
+        """
+        if self.placement is None:
+            self.plan_placement(resolve_device(self.options.device), None)
+        assert self.placement is not None
+        return self.placement.estimate_bytes
+
+    def dense_estimate(self) -> int:
+        """Bytes of the weights in the chosen dtype, unquantized, without reading them.
 
         In order: the safetensors headers of the weight files on disk; the index's ``metadata.total_size``
         (rescaled from the config's dtype); the parameter count of the model built on the ``meta`` device.
@@ -110,14 +151,96 @@ class HFAudioLLM(AudioModel):
         estimate = self.checkpoint.estimate_bytes(self.dtype)
         return estimate if estimate is not None else self._estimate_from_meta()
 
-    def _estimate_from_meta(self) -> int:
+    def plan_placement(self, device: str, budget: int | None, gpus: Sequence[Gpu] | None = None) -> Placement:
+        """Choose (and keep) where and in what precision the model goes; raises BudgetExceeded if nowhere.
+
+        ``gpus`` defaults to the CUDA devices ``device`` names with their free memory; a test passes made-up
+        ones. Nothing is loaded: the model is built on the meta device only for quantized sizes and device
+        maps. Raises MissingDependency when the plan needs bitsandbytes and it is not installed.
+        """
+        if gpus is None:
+            gpus = visible_gpus(device) if device.startswith("cuda") else []
+        layout = MetaLayout(
+            self.dense_estimate(),
+            dtype=self._dtype_name(),
+            build=self._meta_model,
+            extra_bytes=self.adapter.weight_bytes if self.adapter is not None else 0,
+        )
+        placement = choose_placement(
+            layout,
+            device=device,
+            budget=budget,
+            quantize=self.quantize,
+            gpus=gpus,
+            cpu_free=available_ram(),
+            name=self.options.name,
+        )
+        if placement.quantize != "none" and importlib.util.find_spec("bitsandbytes") is None:
+            raise MissingDependency("bitsandbytes", f"--audiollm-quantize {placement.quantize}", extra="quantize")
+        self.placement, self._planned_for = placement, device
+        return placement
+
+    def _dtype_name(self) -> str:
+        """The dtype weights are loaded in: ``dtype``, or for ``auto`` the config's (float32 when it names none)."""
+        if self.dtype != "auto":
+            return self.dtype
+        path = self.checkpoint.small_file("config.json")
+        try:
+            config = json.loads(path.read_text()) if path is not None else {}
+        except (OSError, ValueError):
+            config = {}
+        for source in (config, config.get("text_config") or {}) if isinstance(config, dict) else ():
+            stored = source.get("dtype") or source.get("torch_dtype") if isinstance(source, dict) else None
+            if stored in DTYPE_BYTES:
+                return str(stored)
+        return "float32"
+
+    def _remote_code_error(self, exc: ValueError) -> AudioLLMError | None:
+        """transformers' refusal to run a checkpoint's own code, reworded to name the plugin's option."""
+        if "trust_remote_code" not in str(exc) or self.trust_remote_code:
+            return None
+        return AudioLLMError(
+            f"model '{self.options.name}': the checkpoint ships its own Python code, which transformers runs "
+            "only when allowed. If you trust it, pass --audiollm-trust-remote-code (or use a checkpoint "
+            f"transformers supports natively). transformers said: {exc}"
+        )
+
+    def _model_config(self, transformers: Any) -> Any:
+        """The config the model class is built from (``AutoConfig`` of the checkpoint)."""
+        try:
+            return transformers.AutoConfig.from_pretrained(
+                self.target, revision=self.revision, trust_remote_code=self.trust_remote_code
+            )
+        except ValueError as exc:
+            reworded = self._remote_code_error(exc)
+            if reworded is None:
+                raise
+            raise reworded from exc
+
+    def _meta_model(self) -> Any:
+        """The model built from :meth:`_model_config` on the ``meta`` device (no memory, no weights read).
+
+        ``_model_class`` is used when it can build from a config (a concrete class, or an Auto class), else
+        ``AutoModelForMultimodalLM`` / ``AutoModel``.
+        """
         torch = _import_torch()
         transformers = _import_transformers()
-        config = transformers.AutoConfig.from_pretrained(
-            self.target, revision=self.revision, trust_remote_code=self.trust_remote_code
-        )
+        config = self._model_config(transformers)
+        cls = self._model_class(transformers)
         with torch.device("meta"):
-            model = transformers.AutoModelForMultimodalLM.from_config(config, trust_remote_code=self.trust_remote_code)
+            if hasattr(cls, "_from_config"):  # a concrete PreTrainedModel class
+                return cls(config)
+            for auto in (cls, transformers.AutoModelForMultimodalLM, transformers.AutoModel):
+                if hasattr(auto, "from_config"):
+                    try:
+                        return auto.from_config(config, trust_remote_code=self.trust_remote_code)
+                    except ValueError:  # this Auto class does not map the config: the next one
+                        continue
+        raise AudioLLMError(f"model '{self.options.name}': cannot build {cls!r} from its config on the meta device")
+
+    def _estimate_from_meta(self) -> int:
+        torch = _import_torch()
+        model = self._meta_model()
         target = None if self.dtype == "auto" else getattr(torch, self.dtype)
         total = 0
         for tensor in [*model.parameters(), *model.buffers()]:
@@ -139,8 +262,16 @@ class HFAudioLLM(AudioModel):
     def load(self, device: str) -> None:
         transformers = _import_transformers()
         kwargs = self._pretrained_kwargs()
-        processor = self._load_processor(transformers, kwargs)
-        model = self._prepare_model(self._load_model(transformers, device, kwargs))
+        try:
+            processor = self._load_processor(transformers, kwargs)
+            model = self._prepare_model(self._load_model(transformers, device, kwargs))
+        except ValueError as exc:
+            reworded = self._remote_code_error(exc)
+            if reworded is None:
+                raise
+            raise reworded from exc
+        if self.adapter is not None:
+            model = self.adapter.attach(model)
         model.eval()
         tokenizer = getattr(processor, "tokenizer", None)
         if tokenizer is not None:
@@ -159,7 +290,7 @@ class HFAudioLLM(AudioModel):
             self.window_hop_seconds = float(hop)
         self._processor = processor
         self._model = model
-        self._device = device
+        self._device = self._placement_for(device).device
 
     # -- override points for model families (pytest_audiollm.models.native) ---------------------------------
 
@@ -171,13 +302,30 @@ class HFAudioLLM(AudioModel):
         """The transformers class whose ``from_pretrained`` loads the weights."""
         return transformers.AutoModelForMultimodalLM
 
+    def _placement_for(self, device: str) -> Placement:
+        """The planned placement if it was planned for ``device``, else a plan with no budget."""
+        if self.placement is not None and self._planned_for == device:
+            return self.placement
+        return self.plan_placement(device, None)
+
     def _load_model(self, transformers: Any, device: str, kwargs: dict[str, Any]) -> Any:
-        """The model, in the chosen dtype, on ``device``."""
+        """The model, in the chosen dtype, placed as planned (one device or a device map; maybe quantized)."""
         torch = _import_torch()
+        placement = self._placement_for(device)
         dtype: Any = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
-        model = self._model_class(transformers).from_pretrained(self.target, dtype=dtype, **kwargs)
-        model.to(device)
-        return model
+        load_kwargs: dict[str, Any] = dict(kwargs, dtype=dtype)
+        load_kwargs["device_map"] = placement.device_map or {"": placement.device}
+        if placement.quantize != "none":
+            load_kwargs["quantization_config"] = self._bnb_config(transformers, torch, placement.quantize)
+        return self._model_class(transformers).from_pretrained(self.target, **load_kwargs)
+
+    def _bnb_config(self, transformers: Any, torch: Any, quantize: str) -> Any:
+        """``BitsAndBytesConfig``: LLM.int8 for 8bit; NF4 computing in the dtype for 4bit (no double quant)."""
+        if quantize == "8bit":
+            return transformers.BitsAndBytesConfig(load_in_8bit=True)
+        return transformers.BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=getattr(torch, self._dtype_name())
+        )
 
     def _prepare_model(self, model: Any) -> Any:
         """A family's step after loading (e.g. switching on a built-in speech LoRA); returns the model to use."""
@@ -280,12 +428,33 @@ class HFAudioLLM(AudioModel):
     # -- identity ------------------------------------------------------------------------------------------
 
     def fingerprint(self) -> str:
-        """``hf:`` + the checkpoint's content fingerprint (:meth:`Checkpoint.fingerprint`).
+        """``hf:`` + the checkpoint's content fingerprint, ``+bnb-8bit``/``+bnb-4bit`` when quantized and
+        ``+lora:<sha256>`` (the adapter's digest) with ``--audiollm-adapter``.
 
-        sha256 over config.json, the weight files' names, sizes, headers and sampled bytes, the revision and,
-        for a hub repo, the snapshot commit; computed without loading the model or reading all its weights.
+        The checkpoint part (:meth:`Checkpoint.fingerprint`) is sha256 over config.json, the weight files' names,
+        sizes, headers and sampled bytes, the revision and, for a hub repo, the snapshot commit; computed without
+        loading the model or reading all its weights. Where the model sits (one device, a device map) is not
+        part of it; the precision is (quantized weights give other outputs).
         """
-        return f"hf:{self.checkpoint.fingerprint()}"
+        return f"hf:{self.checkpoint.fingerprint()}{self.fingerprint_suffix()}"
+
+    def fingerprint_suffix(self) -> str:
+        """What the run changes about the weights: ``+bnb-8bit``/``+bnb-4bit``, ``+lora:<sha256>`` (or "").
+
+        Subclasses that write their own fingerprint append this.
+        """
+        suffix = ""
+        quantize = self.placement.quantize if self.placement is not None else self.quantize
+        if quantize in ("8bit", "4bit"):
+            suffix += f"+bnb-{quantize}"
+        if self.adapter is not None:
+            suffix += f"+lora:{self.adapter.digest}"
+        return suffix
+
+    @property
+    def adapter_digest(self) -> str | None:
+        """sha256 of the LoRA adapter (config + weights), None without one."""
+        return self.adapter.digest if self.adapter is not None else None
 
 
 def hf_factory(options: ModelOptions) -> HFAudioLLM:

@@ -1,4 +1,10 @@
-"""ModelSession: one model's lifecycle in one process (budget check, load, warm-up, predict, unload)."""
+"""ModelSession: one model's lifecycle in one process (placement and budget check, load, warm-up, predict, unload).
+
+Models that can choose their placement (``plan_placement(device, budget)``, see
+:mod:`pytest_audiollm.models.placement`; the ``hf:`` adapter and its families) are asked to plan with the
+budget before ``memory_estimate()``; the estimate then is the planned size (quantized, or summed over a device
+map) and the memory probe sums the counters of every device the placement uses.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_audiollm.errors import AudioLLMError, BudgetExceeded, MissingDependency
 from pytest_audiollm.models.memory import MemoryProbe, resolve_device
+from pytest_audiollm.models.placement import Placement
 from pytest_audiollm.settings import format_size
 
 if TYPE_CHECKING:
@@ -30,7 +37,12 @@ class ModelStats:
     batches: int = 0
     budget_bytes: int | None = None
     estimate_bytes: int | None = None
-    peak_bytes: int = 0
+    peak_bytes: int = 0  # the largest of the three phases
+    peak_load_bytes: int = 0  # high-water mark of load() above the memory in use before it
+    peak_warmup_bytes: int = 0  # resident model + the largest transient of warm-up
+    peak_predict_bytes: int = 0  # resident model + the largest transient of any predict() call
+    placement: dict[str, Any] | None = None  # Placement.to_json() for models that plan one (hf:)
+    adapter_digest: str | None = None  # sha256 of a LoRA adapter (--audiollm-adapter)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,49 +88,69 @@ class ModelSession:
         except MissingDependency:
             raise
         except Exception as exc:
-            raise LoadFailed(f"model {self.name!r} could not be created: {type(exc).__name__}: {exc}") from exc
+            raise LoadFailed(f"model {self.name!r} could not be created: {_why(exc)}") from exc
         device = "cpu" if getattr(model, "cpu_only", False) else resolve_device(self.options.device)
         self.stats.device = device
         self.stats.budget_bytes = self.budget
+        planner = getattr(model, "plan_placement", None)
+        placement: Placement | None = None
         try:
+            if callable(planner):
+                planned = planner(device, self.budget)
+                placement = planned if isinstance(planned, Placement) else None
             estimate = model.memory_estimate()
-        except MissingDependency:
+        except (MissingDependency, BudgetExceeded):
             raise
         except Exception as exc:
-            raise LoadFailed(f"model {self.name!r}: memory_estimate() raised {type(exc).__name__}: {exc}") from exc
+            raise LoadFailed(f"model {self.name!r}: memory_estimate() raised {_why(exc)}") from exc
         self.stats.estimate_bytes = estimate
+        self.stats.placement = placement.to_json() if placement is not None else None
         if self.budget is not None and estimate is not None and estimate > self.budget:
             raise BudgetExceeded(
                 f"model {self.name!r} needs an estimated {format_size(estimate)} ({estimate} bytes) on {device}, "
                 f"more than the memory budget of {format_size(self.budget)} ({self.budget} bytes): not loaded. "
-                f"Raise --audiollm-memory-budget, or choose a smaller or quantized model."
+                f"Raise --audiollm-memory-budget, or choose a smaller or quantized model "
+                f"(hf-based models: --audiollm-quantize 8bit, 4bit or auto)."
             )
-        self._probe = MemoryProbe(device)
-        self._probe.start_load()
-        started = time.perf_counter()
+        self._probe = probe = MemoryProbe(placement.devices if placement is not None else device)
         try:
+            probe.start("load")
+            started = time.perf_counter()
             model.load(device)
             loaded = time.perf_counter()
+            probe.end("load")
+            probe.start("warmup")
+            warm = time.perf_counter()
             model.warmup()
+            warmed = time.perf_counter()
+            probe.end("warmup")
         except MissingDependency:
             self._safe_unload(model)
             raise
         except Exception as exc:
             self._safe_unload(model)
-            raise LoadFailed(f"model {self.name!r} failed to load on {device}: {type(exc).__name__}: {exc}") from exc
+            raise LoadFailed(f"model {self.name!r} failed to load on {device}: {_why(exc)}") from exc
         self.stats.load_s += loaded - started
-        self.stats.warmup_s += time.perf_counter() - loaded
+        self.stats.warmup_s += warmed - warm
         self.stats.loads += 1
         self.stats.fingerprint = str(model.fingerprint())
-        self._probe.end_load()
-        self.stats.peak_bytes = max(self.stats.peak_bytes, self._probe.peak)
+        digest = getattr(model, "adapter_digest", None)
+        self.stats.adapter_digest = digest if isinstance(digest, str) else None
+        self._record_peaks(probe)
         return model
+
+    def _record_peaks(self, probe: MemoryProbe) -> None:
+        stats = self.stats
+        stats.peak_load_bytes = max(stats.peak_load_bytes, probe.peaks["load"])
+        stats.peak_warmup_bytes = max(stats.peak_warmup_bytes, probe.peaks["warmup"])
+        stats.peak_predict_bytes = max(stats.peak_predict_bytes, probe.peaks["predict"])
+        stats.peak_bytes = max(stats.peak_bytes, probe.peak)
 
     def predict(self, requests: Sequence[Request]) -> Sequence[str]:
         model = self.ensure_loaded()
         probe = self._probe
         if probe is not None:
-            probe.start_predict()  # before the clock starts: reading /proc is not the model's time
+            probe.start("predict")  # before the clock starts: reading /proc is not the model's time
         started = time.perf_counter()
         try:
             return model.predict(requests)
@@ -127,8 +159,8 @@ class ModelSession:
             self.stats.predicted += len(requests)
             self.stats.batches += 1
             if probe is not None:
-                probe.end_predict()
-                self.stats.peak_bytes = max(self.stats.peak_bytes, probe.peak)
+                probe.end("predict")
+                self._record_peaks(probe)
 
     def unload(self) -> None:
         if self.model is not None:
@@ -143,6 +175,11 @@ class ModelSession:
             import gc
 
             gc.collect()
+
+
+def _why(exc: Exception) -> str:
+    """An error for a message: our own errors speak for themselves, others carry their type."""
+    return str(exc) if isinstance(exc, AudioLLMError) else f"{type(exc).__name__}: {exc}"
 
 
 class ModelPool:

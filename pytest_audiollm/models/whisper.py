@@ -181,8 +181,10 @@ class WhisperASR(HFAudioLLM):
     # -- identity ------------------------------------------------------------------------------------------
 
     def fingerprint(self) -> str:
-        """``whisper:`` + the checkpoint's content fingerprint + the language and task (they change the output)."""
-        return f"whisper:{self.checkpoint.fingerprint()}:{self.language or 'auto'}:{self.task}"
+        """``whisper:`` + the checkpoint's content fingerprint + the language and task (they change the output),
+        + the quantization and LoRA adapter (:meth:`HFAudioLLM.fingerprint_suffix`)."""
+        language = self.language or "auto"
+        return f"whisper:{self.checkpoint.fingerprint()}:{language}:{self.task}{self.fingerprint_suffix()}"
 
 
 def whisper_factory(options: ModelOptions) -> WhisperASR:

@@ -22,6 +22,14 @@ def _against_baseline(comparison: dict[str, Any] | None) -> str:
     return f"{comparison['delta']:+.4f} (p {comparison['p_value']:.3g}) {status}"
 
 
+def _phases(memory: dict[str, Any]) -> str:
+    """`` (load X, warm-up Y, predict Z)`` when the per-phase peaks were measured."""
+    phases = [("load", "peak_load_bytes"), ("warm-up", "peak_warmup_bytes"), ("predict", "peak_predict_bytes")]
+    if not any(memory.get(key) for _, key in phases):
+        return ""
+    return " (" + ", ".join(f"{label} {format_size(memory.get(key) or 0)}" for label, key in phases) + ")"
+
+
 def write_summary(reporter: Any, runs: list[dict[str, Any]], model_order: list[str] | None = None) -> None:
     reporter.write_sep("=", "audiollm scores")
     _write_runs(reporter, runs)
@@ -39,6 +47,8 @@ def _write_runs(reporter: Any, runs: list[dict[str, Any]]) -> None:
             + (f", {counts['not_run']} not run" if counts["not_run"] else "")
             + f" | load {timing['load_s']:.2f}s, warm-up {timing['warmup_s']:.2f}s, {rate}"
             + f" | peak {format_size(memory['peak_bytes'])}"
+            + _phases(memory)
+            + (f" | {memory['placement']['summary']}" if memory.get("placement") else "")
         )
         gates = {g["metric"]: g for g in run["gates"]}
         rows: list[tuple[str, ...]] = [("metric", "value", "95% CI", "n", "gate", "vs baseline")]

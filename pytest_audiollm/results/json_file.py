@@ -26,6 +26,8 @@ _PACKAGES = (
     "torch",
     "transformers",
     "accelerate",
+    "bitsandbytes",
+    "peft",
     "pytest-xdist",
     "pycocoevalcap",
     "whisper-normalizer",
