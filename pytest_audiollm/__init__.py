@@ -9,12 +9,14 @@ import pytest
 
 from pytest_audiollm.benchmarks.sample import AudioRef, Sample
 from pytest_audiollm.errors import MissingDependency, SampleError, SpecError
+from pytest_audiollm.generation.generator import AudioGenerator
 from pytest_audiollm.metrics.protocol import CorpusMetric, Metric, ScoringContext
 from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request
 
 hookimpl = pytest.hookimpl
 
 __all__ = [
+    "AudioGenerator",
     "AudioModel",
     "AudioRef",
     "CorpusMetric",

@@ -72,6 +72,41 @@ def _benchmark_item() -> None:
     """The function object of sample and gate items (their work is in ``runtest``)."""
 
 
+def _runs(
+    specs: Sequence[BenchmarkSpec], state: AudioLLMState
+) -> Iterator[tuple[str, list[tuple[BenchmarkSpec, list[Any]]]]]:
+    """(model or generated-folder label, [(spec, samples)]) in model order.
+
+    Text benchmarks run with the selected models that are not generators; generation benchmarks comparing folders
+    run once per generated folder (no model needed); generation benchmarks over prompts run with the generators.
+    """
+    from pytest_audiollm.benchmarks.sources import list_samples
+
+    settings = state.settings
+    limit = settings.limit
+    groups: dict[str, list[tuple[BenchmarkSpec, list[Any]]]] = {}
+    text = [s for s in specs if s.task != "generation"]
+    prompts = [s for s in specs if s.task == "generation" and s.generation is not None and not s.generation.folder_mode]
+    for model in settings.models:
+        fits = prompts if state.models.is_generator(model) else text
+        if fits:
+            groups[model] = [(spec, list_samples(spec.data, spec.name, limit)) for spec in fits]
+    for spec in specs:
+        if spec.task == "generation" and spec.generation is not None and spec.generation.folder_mode:
+            from pytest_audiollm.generation.items import list_generated_files
+
+            for label, folder in spec.generation.systems.items():
+                groups.setdefault(label, []).append((spec, list_generated_files(folder, spec.name, limit)))
+    yield from groups.items()
+
+
+def _skip_test(reason: str) -> Any:
+    def skipped() -> None:
+        pytest.skip(reason)
+
+    return skipped
+
+
 def _no_model_test() -> None:
     pytest.skip(
         "no model selected: run with --audiollm-model NAME (see pytest --audiollm-list), "
@@ -80,7 +115,7 @@ def _no_model_test() -> None:
 
 
 def validate_spec(spec: BenchmarkSpec, state: AudioLLMState) -> None:
-    for name in spec.metrics:
+    for name in spec.metrics if spec.task != "generation" else ():  # generation metrics: checked by parse_spec
         if name not in state.metrics:
             raise SpecError(spec.source or spec.name, "metrics", state.metrics.unknown_message(name))
     for override in state.settings.thresholds:
@@ -95,22 +130,27 @@ def validate_spec(spec: BenchmarkSpec, state: AudioLLMState) -> None:
 
 def build_items(parent: pytest.Collector, specs: Sequence[BenchmarkSpec], owner: str) -> Iterator[pytest.Item]:
     """Items of ``specs`` for every selected model: samples first, then one gate per metric."""
-    from pytest_audiollm.benchmarks.sources import list_samples
 
     state = parent.config.stash[state_key]
     settings = state.settings
-    if not settings.models:
-        yield pytest.Function.from_parent(parent, name=f"{specs[0].name}[no-model]", callobj=_no_model_test)
+    runs = list(_runs(specs, state))
+    if not runs:
+        if settings.models:
+            kinds = "generation benchmarks need a generator" if specs[0].task == "generation" else "generators"
+            yield pytest.Function.from_parent(
+                parent, name=f"{specs[0].name}[no-model]", callobj=_skip_test(f"no selected model fits: {kinds}")
+            )
+        else:
+            yield pytest.Function.from_parent(parent, name=f"{specs[0].name}[no-model]", callobj=_no_model_test)
         return
     for spec in specs:
         validate_spec(spec, state)
-    listed = [(spec, list_samples(spec.data, spec.name, settings.limit)) for spec in specs]
     run_items = parent.stash.setdefault(run_items_key, {})
     # Every item of this collector has the same (empty) function and so the same fixture closure: reuse the
     # first item's, as pytest does for the instances of one parametrized function (saves ~40% of collection).
     fixtureinfo: Any = None
-    for model in settings.models:
-        for spec, samples in listed:
+    for model, group in runs:
+        for spec, samples in group:
             for sample in samples:
                 item = SampleItem.from_parent(
                     parent, name=f"{spec.name}[{model}::{sample.id}]", callobj=_benchmark_item, fixtureinfo=fixtureinfo

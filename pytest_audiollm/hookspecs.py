@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from pytest_audiollm.generation.generator import GeneratorRegistry
     from pytest_audiollm.registry import BenchmarkRegistry, MetricRegistry, ModelRegistry
 
 
@@ -31,3 +32,9 @@ def pytest_audiollm_register_benchmarks(registry: BenchmarkRegistry) -> None:
 @pytest.hookspec(historic=True)
 def pytest_audiollm_register_metrics(registry: MetricRegistry) -> None:
     """Add metrics: ``registry.add("my_metric", MyMetric())`` with a ``pytest_audiollm.Metric`` instance."""
+
+
+@pytest.hookspec(historic=True)
+def pytest_audiollm_register_generators(registry: GeneratorRegistry) -> None:
+    """Add audio generators (text to audio): ``registry.add("my-t2a", MyGenerator)`` with a factory returning a
+    ``pytest_audiollm.AudioGenerator``; they run on benchmarks of task ``generation``."""

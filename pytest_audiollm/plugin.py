@@ -41,6 +41,9 @@ def _build_state(config: pytest.Config) -> AudioLLMState:
         metrics=MetricRegistry(),
     )
     config.hook.pytest_audiollm_register_models.call_historic(kwargs={"registry": state.models})
+    from pytest_audiollm.generation.generator import GeneratorRegistry
+
+    config.hook.pytest_audiollm_register_generators.call_historic(kwargs={"registry": GeneratorRegistry(state.models)})
     config.hook.pytest_audiollm_register_benchmarks.call_historic(kwargs={"registry": state.benchmarks})
     config.hook.pytest_audiollm_register_metrics.call_historic(kwargs={"registry": state.metrics})
     return state
@@ -158,7 +161,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             device=settings.device,
             batch_size=settings.batch_size,
             seed=settings.seed,
-            extra=dict(settings.model_args),
+            extra=settings.model_extra(),  # model args + --audiollm-quantize/-adapter/-trust-remote-code
         )
         sessions[name] = ModelSession(name, factory, options, budget=settings.memory_budget)
     state.pool = ModelPool(sessions)
@@ -192,8 +195,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     state = item.config.stash[state_key]
     case = item.stash.get(case_key, None)
-    if case is None or state.pool is None:
-        return
+    if case is None or state.pool is None or case.model not in state.pool.sessions:
+        return  # not a sample, or a generated folder (no model behind it)
     next_case = nextitem.stash.get(case_key, None) if nextitem is not None else None
     last = state.last_sample_of_model.get(case.model) == item.nodeid
     if nextitem is None or last or (next_case is not None and next_case.model != case.model):
@@ -204,6 +207,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(state_key, None)
     if state is not None and state.pool is not None:
         state.pool.close()
+    if state is not None and state.generation is not None:
+        state.generation.close()
     java = sys.modules.get("pytest_audiollm.metrics.java")  # only if a metric started a JVM
     if java is not None:
         java.close_all()

@@ -78,6 +78,11 @@ class ModelRegistry(Registry[ModelFactory]):
     def __init__(self) -> None:
         super().__init__()
         self._prefixes: dict[str, Entry[ModelFactory]] = {}
+        self.generators: set[str] = set()  # names registered through pytest_audiollm_register_generators
+
+    def is_generator(self, name: str) -> bool:
+        """Whether ``name`` is an audio generator (runs on generation benchmarks only)."""
+        return name in self.generators
 
     def add_prefix(self, prefix: str, factory: ModelFactory, description: str = "") -> None:
         """``add_prefix("hf", f)``: ``--audiollm-model hf:PATH`` calls f with ``options.target == "PATH"``."""

@@ -78,6 +78,10 @@ def predict_case(node: pytest.Item, case: Case) -> Outcome:
 def run_sample_item(item: pytest.Item) -> None:
     state = item.config.stash[state_key]
     case = item.stash[case_key]
+    if case.spec.task == "generation":
+        from pytest_audiollm.generation.items import run_generation_item
+
+        return run_generation_item(item)
     acquire_model(item, case, record=True)
     outcome = predict_case(item, case)
     row = score_sample(case, outcome, state.metrics)
@@ -116,6 +120,10 @@ def run_sample_item(item: pytest.Item) -> None:
 def run_gate_item(item: pytest.Item) -> None:
     state = item.config.stash[state_key]
     gate = item.stash[gate_key]
+    if gate.spec.task == "generation":
+        from pytest_audiollm.generation.items import run_generation_gate
+
+        return run_generation_gate(item)
     rows = state.rows.get(gate.run_key, [])
     verdict = evaluate_gate(
         gate,

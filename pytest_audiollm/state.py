@@ -31,6 +31,7 @@ class AudioLLMState:
     rows: dict[tuple[str, str, str], list[Row]] = field(default_factory=lambda: defaultdict(list))
     last_sample_of_model: dict[str, str] = field(default_factory=dict)  # model -> nodeid of its last sample
     baseline: dict[str, Any] | None = None  # the --audiollm-baseline document, loaded by the first gate
+    generation: Any = None  # GenerationState of generation benchmarks (pytest_audiollm.generation.items)
 
 
 state_key = pytest.StashKey[AudioLLMState]()

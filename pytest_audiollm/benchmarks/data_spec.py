@@ -20,6 +20,7 @@ class DataSpec:
     source: str = ""  # the YAML file (or registry entry) this came from, for error messages
     # manifest field names: audio (required), reference (str or list), id, prompt
     fields: dict[str, str] = field(default_factory=dict)
+    needs_reference: bool = True  # False for generation prompts: the reference is audio, not text
 
     @property
     def audio_field(self) -> str:

@@ -160,7 +160,7 @@ def _from_record(
     else:
         errors.append(f"field '{data.audio_field}' must be a non-empty path string, got {audio_value!r}")
     references, ref_error = _references(record.get(data.reference_field), data.reference_field)
-    if ref_error:
+    if ref_error and data.needs_reference:
         errors.append(ref_error)
     prompt = record.get(data.prompt_field)
     raw_id = record.get(data.id_field)
@@ -314,7 +314,7 @@ def _from_shard_key(
     if audio_ext is None:
         errors.append(f"no audio member ({'/'.join(f'{key}.{e}' for e in AUDIO_EXTENSIONS[:4])}...)")
     references, ref_error = _references(record.get(data.reference_field), data.reference_field)
-    if ref_error:
+    if ref_error and data.needs_reference:
         errors.append(ref_error)
     raw_id = record.get(data.id_field)
     prompt = record.get(data.prompt_field)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_audiollm.benchmarks.data_spec import DATA_FORMATS, DataSpec
 from pytest_audiollm.errors import SpecError
@@ -32,9 +33,13 @@ _TOP_KEYS = (
     "caption_tokenizer",
     "max_regression",
     "regression_level",
+    "generation",
 )
 TEXT_NORMALIZERS = ("none", "basic", "whisper_english")
 CAPTION_TOKENIZERS = ("ptb", "basic")
+if TYPE_CHECKING:
+    from pytest_audiollm.generation.task import GenerationSettings
+
 _REQUIRED = ("name", "task", "data", "metrics")
 _DATA_KEYS = ("format", "path", "fields")
 _FIELD_KEYS = ("audio", "reference", "id", "prompt")
@@ -69,6 +74,7 @@ class BenchmarkSpec:
     max_regression: dict[str, float | None] = field(default_factory=dict)
     regression_level: float = 0.05
     source: str = ""
+    generation: GenerationSettings | None = None  # task generation: folders, preset, metric settings
 
     def render_prompt(self, sample_prompt: str = "") -> str:
         """The prompt for one sample: ``{choices}`` and ``{question}`` filled in.
@@ -117,10 +123,24 @@ def parse_spec(raw: Any, *, source: str, base_dir: Path) -> BenchmarkSpec:
     if not metrics:
         raise SpecError(source, "metrics", "must list at least one metric")
     choices = tuple(_string_list(raw, "choices", source)) if "choices" in raw else ()
+    generation = None
+    if task == "generation":
+        from pytest_audiollm.generation.task import parse_generation, parse_generation_data
+
+        folders = parse_generation_data(raw["data"], source, base_dir) if isinstance(raw["data"], Mapping) else {}
+        generation = parse_generation(raw.get("generation"), folders, metrics, source)
+        if folders:
+            data = next(iter(generation.systems.values()))
+        else:
+            data = dataclasses.replace(_data(raw["data"], source, base_dir), needs_reference=False)
+    elif "generation" in raw:
+        raise SpecError(source, "generation", "is only read by benchmarks of task generation")
+    else:
+        data = _data(raw["data"], source, base_dir)
     return BenchmarkSpec(
         name=name,
         task=task,
-        data=_data(raw["data"], source, base_dir),
+        data=data,
         metrics=metrics,
         version=str(raw.get("version", "1")),
         description=_string(raw, "description", source) if "description" in raw else "",
@@ -135,6 +155,7 @@ def parse_spec(raw: Any, *, source: str, base_dir: Path) -> BenchmarkSpec:
         max_regression=_max_regression(raw.get("max_regression"), metrics, source),
         regression_level=_level(raw.get("regression_level", 0.05), source),
         source=source,
+        generation=generation,
     )
 
 

@@ -15,6 +15,13 @@ if TYPE_CHECKING:
 RunKey = tuple[str, str, str]
 
 
+# what a generation gate records besides its value (see pytest_audiollm.generation.gate)
+GENERATION_KEYS = (
+    "std", "n_reference", "mode", "mode_reason", "preset", "backbone", "definition", "warnings", "computation",
+    "excluded_reasons", "reference_excluded", "unpaired_generated", "unpaired_reference", "outliers", "outlier_scores",
+)  # fmt: skip
+
+
 def build_runs(
     state: AudioLLMState, rows: dict[RunKey, dict[str, dict[str, Any]]], gates: dict[RunKey, dict[str, dict[str, Any]]]
 ) -> list[dict[str, Any]]:
@@ -33,6 +40,7 @@ def build_runs(
                 metrics[name]["baseline"] = gate["baseline"]
             if gate["value"] is None and gate.get("message"):
                 metrics[name]["note"] = gate["message"]  # why there is no value (skipped, not computable)
+            metrics[name].update({k: gate[k] for k in GENERATION_KEYS if gate.get(k) not in (None, [], {})})
         for name in sorted({m for r in run_rows for m in r.get("stats", {})} - set(metrics)):
             summed = _aggregate_rows(state, name, run_rows)  # its gate item did not run (-k, -x)
             if summed is not None:
@@ -70,7 +78,12 @@ def build_runs(
                     "budget_bytes": stats.get("budget_bytes"),
                     "estimate_bytes": stats.get("estimate_bytes"),
                     "peak_bytes": stats.get("peak_bytes"),
+                    "peak_load_bytes": stats.get("peak_load_bytes"),
+                    "peak_warmup_bytes": stats.get("peak_warmup_bytes"),
+                    "peak_predict_bytes": stats.get("peak_predict_bytes"),
                     "device": stats.get("device"),
+                    "placement": stats.get("placement"),
+                    "adapter_digest": stats.get("adapter_digest"),
                 },
                 "counts": {
                     "samples": len(run_rows),
@@ -91,6 +104,7 @@ def build_runs(
                             "error_kind",
                             "latency_s",
                             "audio",
+                            "notes",
                         )
                     }
                     for r in run_rows

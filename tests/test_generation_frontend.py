@@ -1,0 +1,162 @@
+"""The generation front end: presets, file checks, the torchaudio-style resampler, the paired-metric spectrograms.
+
+The spectrograms are compared with the code they reproduce: audioldm-eval 0.0.3's TacotronSTFT (loaded by file
+path: its package imports torchaudio), librosa's mel filterbank and STFT, scikit-image's PSNR/SSIM.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from pytest_audiollm.errors import SampleError, SpecError
+from pytest_audiollm.generation.frontend import PRESETS, read_clip, sinc_hann_resample
+from pytest_audiollm.generation.spectra import lsd_spectrogram, mel_filterbank, tacotron_mel
+
+
+def _noise(n: int, seed: int = 0) -> np.ndarray:
+    return (0.3 * np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
+
+
+def _tacotron_reference() -> ModuleType:
+    found = importlib.util.find_spec("audioldm_eval")  # locating it does not run its __init__ (torchaudio)
+    if found is None or not found.submodule_search_locations:
+        raise ImportError("audioldm-eval is not installed")
+    root = Path(next(iter(found.submodule_search_locations))) / "audio"
+    loaded: dict[str, ModuleType] = {}
+    try:
+        for name in ("audio_processing", "stft"):
+            spec = importlib.util.spec_from_file_location(f"audioldm_eval.audio.{name}", root / f"{name}.py")
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module  # stft.py imports audio_processing by its package name
+            spec.loader.exec_module(module)
+            loaded[name] = module
+    finally:  # only our two names: dropping modules imported meanwhile (numpy.fft) would break C extensions
+        for name in ("audio_processing", "stft"):
+            sys.modules.pop(f"audioldm_eval.audio.{name}", None)
+    import librosa
+
+    # audioldm-eval 0.0.3 calls librosa < 0.10 positionally; the same functions, with today's keywords
+    stft = loaded["stft"]
+    stft.pad_center = lambda data, size, **kw: librosa.util.pad_center(data, size=size, **kw)  # type: ignore[attr-defined]
+    stft.librosa_mel_fn = lambda sr, n_fft, n_mels, fmin, fmax: librosa.filters.mel(  # type: ignore[attr-defined]
+        sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax
+    )
+    return stft
+
+
+@pytest.mark.parametrize("rate", [16000, 32000])
+def test_tacotron_mel_equals_audioldm_eval(rate: int) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("librosa")
+    try:
+        stft_module = _tacotron_reference()
+    except ImportError as exc:  # pragma: no cover - audioldm-eval is in the dev extras
+        pytest.skip(f"audioldm-eval 0.0.3 not importable: {exc}")
+    params = (512, 160, 512, 64, 16000, 50, 8000) if rate == 16000 else (1024, 320, 1024, 64, 32000, 50, 14000)
+    stft = stft_module.TacotronSTFT(*params)
+    x = _noise(rate + 123)
+    x[:50] = 1.5  # clipping happens first
+    mel, _ = stft.mel_spectrogram(torch.clip(torch.FloatTensor(x).unsqueeze(0), -1, 1), normalize_fun=torch.log10)
+    reference = torch.clip((mel * 20 - 20 + 100) / 100, min=0, max=1.0)[0].numpy()  # load_mel.get_mel_from_wav
+    ours = tacotron_mel(x, rate)
+    assert ours.shape == reference.shape
+    assert np.abs(ours - reference).max() < 1e-5  # float32 reference
+
+
+def test_mel_filterbank_and_lsd_stft_equal_librosa() -> None:
+    librosa = pytest.importorskip("librosa")
+    for args in ((16000, 512, 64, 50.0, 8000.0), (32000, 1024, 64, 50.0, 14000.0)):
+        ref = librosa.filters.mel(sr=args[0], n_fft=args[1], n_mels=args[2], fmin=args[3], fmax=args[4])
+        assert np.abs(mel_filterbank(*args) - ref).max() < 1e-7
+    x = _noise(16000).astype(np.float64)
+    ref_stft = np.abs(librosa.stft(x, n_fft=743, hop_length=160))  # ssr_eval's sizes at 16 kHz
+    assert np.abs(lsd_spectrogram(x, 16000) - ref_stft).max() < 1e-9 * ref_stft.max()
+
+
+def test_paired_scores_equal_skimage_on_the_mels() -> None:
+    skimage_metrics = pytest.importorskip("skimage.metrics")
+    from pytest_audiollm.generation.frontend import Clip
+    from pytest_audiollm.generation.run import FileFeatures
+    from pytest_audiollm.generation.scores import pair_scores
+
+    preset = PRESETS["clean"]
+    ref_wave, gen_wave = _noise(20000, 1), _noise(18000, 2) * 0.5 + _noise(18000, 1)[:18000]
+    ref = Clip("a", "ref.wav", "0", 16000, 1, ref_wave, preset)
+    gen = Clip("a", "gen.wav", "1", 16000, 1, gen_wave.astype(np.float32), preset)
+    features = FileFeatures("a", "gen.wav", "1", 1.0)
+    scores, notes = pair_scores(("psnr", "ssim", "lsd"), gen, ref, features, None, 16000)
+    mel_g, mel_r = tacotron_mel(gen.wave, 16000), tacotron_mel(ref.wave, 16000)
+    frames = min(mel_g.shape[1], mel_r.shape[1])
+    mel_g, mel_r = mel_g[:, :frames].astype(np.float32), mel_r[:, :frames].astype(np.float32)
+    assert scores["psnr"] == pytest.approx(skimage_metrics.peak_signal_noise_ratio(mel_g, mel_r), rel=1e-5)
+    data_range = max(mel_g.max(), mel_r.max()) - min(mel_g.min(), mel_r.min())
+    expected_ssim = skimage_metrics.structural_similarity(mel_g, mel_r, data_range=data_range)
+    assert scores["ssim"] == pytest.approx(expected_ssim, rel=1e-4)
+    assert scores["lsd"] > 0 and not notes
+    same, same_notes = pair_scores(("psnr", "lsd"), ref, ref, features, None, 16000)
+    assert "psnr" not in same and "infinite" in same_notes["psnr"] and same["lsd"] == pytest.approx(0, abs=1e-6)
+
+
+def test_sinc_hann_resampler_length_and_passband() -> None:
+    t = np.arange(44100) / 44100
+    tone = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    out = sinc_hann_resample(tone, 44100, 16000)
+    assert out.shape == (math.ceil(16000 * tone.size / 44100),) and out.dtype == np.float32
+    expected = np.sin(2 * np.pi * 1000 * np.arange(out.size) / 16000)
+    assert np.abs(out - expected)[200:-200].max() < 2e-3  # passband kept, edges zero-padded
+    alias = np.sin(2 * np.pi * 12000 * t).astype(np.float32)  # above the new Nyquist: filtered out
+    assert np.abs(sinc_hann_resample(alias, 44100, 16000))[200:-200].max() < 1e-2
+    up = sinc_hann_resample(out, 16000, 32000)
+    assert up.shape == (2 * out.size,)
+
+
+def test_presets_read_channels_dc_and_reject_bad_files(tmp_path: Path) -> None:
+    stereo = np.stack([_noise(8000, 1) + 0.2, _noise(8000, 2)], axis=1)
+    sf.write(tmp_path / "s.wav", stereo, 16000, subtype="FLOAT")
+    compat = read_clip(tmp_path / "s.wav", "s.wav", PRESETS["audioldm_eval-0.0.3"])
+    assert np.allclose(compat.wave, stereo[:, 0] - stereo[:, 0].mean(), atol=1e-6)
+    clean = read_clip(tmp_path / "s.wav", "s", PRESETS["clean"])
+    assert np.allclose(clean.wave, stereo.mean(axis=1), atol=1e-6)
+    assert PRESETS["audioldm_eval-0.0.3"].pad(compat.wave, 16000).shape == (32000,)
+    assert PRESETS["clean"].pad(clean.wave, 16000).shape == (16000,)
+    assert (
+        PRESETS["clean"].pair_key("sub/dog.flac") == "sub/dog"
+        and PRESETS["audioldm_eval-0.0.3"].pair_key("sub/dog.flac") == "dog.flac"
+    )
+    sf.write(tmp_path / "quiet.wav", np.full(800, 1e-8, np.float32), 16000, subtype="FLOAT")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    for name, expected in (("quiet.wav", "silent"), ("empty.wav", "empty"), ("missing.wav", "cannot read")):
+        with pytest.raises(SampleError, match=expected):
+            read_clip(tmp_path / name, name, PRESETS["clean"])
+
+
+def test_generation_yaml_errors_name_the_key(tmp_path: Path) -> None:
+    from pytest_audiollm.benchmarks.spec import parse_spec
+
+    base = {"name": "g", "task": "generation", "data": {"generated": "a", "reference": "b"}, "metrics": ["fd"]}
+    spec = parse_spec(base, source="x.yaml", base_dir=tmp_path)
+    assert spec.generation is not None and spec.generation.folder_mode and spec.generation.preset == "clean"
+    cases = [
+        ({"metrics": ["accuracy"]}, "not a generation metric"),
+        ({"generation": {"preset": "audioldm"}}, "generation.preset"),
+        ({"generation": {"sample_rate": 44100}}, "16000 and 32000"),
+        ({"generation": {"kid_subsets": 0}}, "generation.kid_subsets"),
+        ({"generation": {"wat": 1}}, "generation.wat"),
+        ({"data": {"generated": "a"}}, "data.reference"),
+        ({"data": {"generated": "a", "reference": "b", "extra": 1}}, "data.extra"),
+    ]
+    for change, expected in cases:
+        with pytest.raises(SpecError, match=expected):
+            parse_spec({**base, **change}, source="x.yaml", base_dir=tmp_path)
+    with pytest.raises(SpecError, match="only read by benchmarks of task generation"):
+        parse_spec({**base, "task": "asr", "metrics": ["wer"], "data": {"format": "jsonl", "path": "m.jsonl"},
+                    "generation": {}}, source="x.yaml", base_dir=tmp_path)  # fmt: skip
