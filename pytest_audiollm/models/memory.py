@@ -143,6 +143,8 @@ class MemoryProbe:
         """Begin ``phase`` (one of :data:`PHASES`): reset the high-water marks, note the memory in use."""
         if phase not in self.peaks:
             raise ValueError(f"unknown phase {phase!r}: one of {', '.join(PHASES)}")
+        if phase == "load" and self.counts_rss:
+            trim_heap()  # freed-but-resident heap pages would otherwise be reused without raising the RSS
         self._reset()
         self._phase_start = self.current()
         if phase == "load":
@@ -183,3 +185,35 @@ def _maxrss() -> int:
         return 0
     usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(usage if sys.platform == "darwin" else usage * 1024)
+
+
+def release_torch_memory() -> None:
+    """After a model's references are dropped: collect them, and give cached CUDA blocks back to the driver.
+
+    torch is not imported for this: a process that never imported it has no CUDA cache to empty.
+    """
+    import gc
+
+    gc.collect()
+    trim_heap()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def trim_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc ``malloc_trim(0)``; nothing elsewhere).
+
+    After a large buffer is freed, glibc raises its mmap threshold and keeps later frees of that size in the
+    heap, resident. Without trimming, a model loaded after another one reuses those pages: its resident-set
+    peak reads near zero, and memory never seems to return after an unload.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl): no malloc_trim
+        return
