@@ -46,8 +46,9 @@ def test_unknown_model_lists_registered_names(sines: SineDataset) -> None:
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines(
         [
-            "*pytest-audiollm: unknown model 'pich'. Did you mean 'pitch'? Registered models: deaf, demo, huge,"
-            " hungry, miscount, pitch, windowed; prefixes: hf:NAME*"
+            "*pytest-audiollm: unknown model 'pich'. Did you mean 'pitch'? Registered models: audio-flamingo-3, clap,"
+            " deaf, demo, granite-speech, huge, hungry, miscount, naturelm, phi-4-multimodal, pitch, qwen2-audio,"
+            " qwen2.5-omni, salmonn, voxtral, whisper, windowed; prefixes: hf:NAME, openai:NAME*"
         ]
     )
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_audiollm.errors import AudioLLMError, MissingDependency
 from pytest_audiollm.models.checkpoint import Checkpoint
+from pytest_audiollm.models.memory import release_torch_memory
 from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request
 
 if TYPE_CHECKING:
@@ -151,15 +152,8 @@ class ClapEncoder:
     def unload(self) -> None:
         self._model = None
         self._processor = None
-        import gc
 
-        gc.collect()
-        try:
-            import torch
-        except ImportError:
-            return
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        release_torch_memory()
 
     def _require_loaded(self) -> None:
         if self._model is None:

@@ -33,7 +33,6 @@ fingerprinting) is :class:`~pytest_audiollm.models.checkpoint.Checkpoint`'s job 
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import json
 from collections.abc import Sequence
@@ -42,7 +41,7 @@ from typing import Any
 from pytest_audiollm.errors import AudioLLMError, MissingDependency, ModelOutputError
 from pytest_audiollm.models.checkpoint import DTYPE_BYTES, Checkpoint
 from pytest_audiollm.models.lora import LoraAdapter
-from pytest_audiollm.models.memory import available_ram, resolve_device
+from pytest_audiollm.models.memory import available_ram, release_torch_memory, resolve_device
 from pytest_audiollm.models.placement import (
     QUANTIZE_CHOICES,
     Gpu,
@@ -339,13 +338,7 @@ class HFAudioLLM(AudioModel):
     def unload(self) -> None:
         self._model = None
         self._processor = None
-        gc.collect()
-        try:
-            import torch
-        except ImportError:
-            return
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        release_torch_memory()
 
     # -- inference -----------------------------------------------------------------------------------------
 

@@ -31,7 +31,6 @@ merging toward Llama; 0.4-0.6 suggested by its authors); the other generation se
 
 from __future__ import annotations
 
-import gc
 import importlib.metadata
 import importlib.util
 from collections.abc import Sequence
@@ -39,7 +38,8 @@ from typing import Any
 
 from pytest_audiollm.errors import AudioLLMError, MissingDependency, ModelOutputError
 from pytest_audiollm.models.checkpoint import Checkpoint
-from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request
+from pytest_audiollm.models.memory import release_torch_memory
+from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request, silence_request
 
 __all__ = ["DEFAULT_REPO", "INSTALL", "NatureLMAudio", "naturelm_factory"]
 
@@ -181,24 +181,12 @@ class NatureLMAudio(AudioModel):
 
     def warmup(self) -> None:
         """One short generation on a second of silence (first CUDA kernels), not NatureLM's full 300 tokens."""
-        import numpy as np
-
-        from pytest_audiollm.benchmarks.sample import Sample
-
-        silence = np.zeros(self.sample_rate, dtype=np.float32)
-        probe = Request(silence, self.sample_rate, "", Sample(id="warmup", audio=None, references=()))
-        self._generate([probe], max_new_tokens=2)
+        self._generate([silence_request(self.sample_rate, 1.0)], max_new_tokens=2)
 
     def unload(self) -> None:
         self._model = None
         self._processor = None
-        gc.collect()
-        try:
-            import torch
-        except ImportError:
-            return
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        release_torch_memory()
 
     # -- inference ---------------------------------------------------------------------------------------------
 

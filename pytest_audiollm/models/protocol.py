@@ -63,13 +63,7 @@ class AudioModel(abc.ABC):
 
     def warmup(self) -> None:
         """Run once before timing starts; by default one predict() on half a second of silence."""
-        import numpy as np
-
-        from pytest_audiollm.benchmarks.sample import Sample
-
-        silence = np.zeros(self.sample_rate // 2, dtype=np.float32)
-        probe = Sample(id="warmup", audio=None, references=())
-        self.predict([Request(audio=silence, sample_rate=self.sample_rate, prompt="", sample=probe)])
+        self.predict([silence_request(self.sample_rate, 0.5)])
 
     @abc.abstractmethod
     def predict(self, requests: Sequence[Request]) -> Sequence[str]:
@@ -87,3 +81,15 @@ class AudioModel(abc.ABC):
     def fingerprint(self) -> str:
         """Identity of what is evaluated (weights digest, revision, config): goes into caches and results."""
         return f"{type(self).__module__}.{type(self).__qualname__}"
+
+
+def silence_request(sample_rate: int, seconds: float) -> Request:
+    """A request holding ``seconds`` of silence and no prompt: what warm-ups send."""
+    import numpy as np
+
+    from pytest_audiollm.benchmarks.sample import Sample
+
+    silence = np.zeros(round(sample_rate * seconds), dtype=np.float32)
+    return Request(
+        audio=silence, sample_rate=sample_rate, prompt="", sample=Sample(id="warmup", audio=None, references=())
+    )

@@ -30,7 +30,6 @@ its stop token on ``.cuda()``, so it runs on CUDA only; its repository pins tran
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import importlib.util
 import json
@@ -42,7 +41,8 @@ from typing import Any
 
 from pytest_audiollm.errors import AudioLLMError, MissingDependency, ModelOutputError
 from pytest_audiollm.models.checkpoint import Checkpoint
-from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request
+from pytest_audiollm.models.memory import release_torch_memory
+from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request, silence_request
 
 __all__ = ["ENV_REPO", "SALMONNModel", "salmonn_factory"]
 
@@ -255,24 +255,12 @@ class SALMONNModel(AudioModel):
 
     def warmup(self) -> None:
         """One short generation on a second of silence (first CUDA kernels), not a full beam search."""
-        import numpy as np
-
-        from pytest_audiollm.benchmarks.sample import Sample
-
-        silence = np.zeros(self.sample_rate, dtype=np.float32)
-        probe = Request(silence, self.sample_rate, "", Sample(id="warmup", audio=None, references=()))
-        self._generate([probe], max_new_tokens=2)
+        self._generate([silence_request(self.sample_rate, 1.0)], max_new_tokens=2)
 
     def unload(self) -> None:
         self._model = None
         self._features = None
-        gc.collect()
-        try:
-            import torch
-        except ImportError:
-            return
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        release_torch_memory()
 
     # -- inference -----------------------------------------------------------------------------------------------
 

@@ -17,7 +17,9 @@ from pytest_audiollm.errors import MissingDependency
 try:
     import torch  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only without torch
-    raise MissingDependency("torch", "the CNN14/VGGish embedding backbones (FD/FAD/KL/ISc)", extra="generation") from exc
+    raise MissingDependency(
+        "torch", "the CNN14/VGGish embedding backbones (FD/FAD/KL/ISc)", extra="generation"
+    ) from exc
 
 from pytest_audiollm.generation.backbones._common import StateDictMismatch
 from pytest_audiollm.generation.backbones.cnn14 import CNN14_CONFIGS, Cnn14, Cnn14Config, build_cnn14
