@@ -248,3 +248,23 @@ def test_generation_benchmark_with_xdist_matches_serial(pytester: pytest.Pyteste
     parallel.assert_outcomes(passed=9)
     for metric in ("fd", "kid", "psnr"):
         assert _gates(doc2)[metric]["value"] == pytest.approx(_gates(doc1)[metric]["value"], rel=1e-9)
+
+
+def test_forced_pairing_lists_orphans_and_small_sets_skip_with_numbers(
+    pytester: pytest.Pytester, checkpoints: dict[str, str]
+) -> None:
+    gen, ref = _folders(pytester.path, n=4)
+    sf.write(gen / "orphan.wav", _tone(700, seed=9), RATE)
+    sf.write(ref / "lonely.wav", _tone(800, seed=10), RATE)
+    _bench(
+        pytester.path, ["psnr", "isc", "kid"], generation={"mode": "paired", "isc_splits": 10, "kid_subset_size": 50}
+    )
+    result, doc = _run(pytester, checkpoints)
+    result.assert_outcomes(passed=5 + 2, skipped=1)  # isc: 5 files < 10 splits
+    assert "isc_splits = 10 generated files, got 5" in result.stdout.str()
+    gates = _gates(doc)
+    assert gates["psnr"]["mode"] == "paired" and gates["psnr"]["n"] == 4  # the orphan has no partner
+    assert gates["psnr"]["unpaired_generated"] == ["orphan"] and gates["psnr"]["unpaired_reference"] == ["lonely"]
+    assert any("subset_size" in w or "clamp" in w for w in gates["kid"]["warnings"]), gates["kid"]["warnings"]
+    rows = {r["id"]: r for r in _rows(doc)}
+    assert "no usable reference partner" in rows["orphan.wav"]["notes"]["pair"]
