@@ -122,9 +122,8 @@ def _distribution(metric: str, run: GenerationRun, result: dict[str, Any]) -> fl
         value: GateValue = distribution_metric(metric, run, generated, references)
     except TooFew as exc:
         return str(exc)
-    numeric = {k: float(v) for k, v in value.details.items() if isinstance(v, int | float)}
-    result.update(n=value.n_generated, n_reference=value.n_reference, std=value.std, details=numeric)
-    result["computation"] = value.details
+    result.update(n=value.n_generated, n_reference=value.n_reference, std=value.std)
+    result["computation"] = value.details  # route, dimension, subsets, bandwidth...: in the results, not the table
     result["warnings"].extend(value.warnings)
     if metric in ("fd", "fad"):
         scores = outlier_scores(generated, references, "vggish" if metric == "fad" else "cnn14")

@@ -37,23 +37,43 @@ def write_summary(reporter: Any, runs: list[dict[str, Any]], model_order: list[s
     write_sweep(reporter, sorted(runs, key=lambda r: rank.get(r["model"], len(rank))))
 
 
+def _generation_header(run: dict[str, Any]) -> str:
+    """``t2a on generated: 11 generated files, 3 left out | preset clean, paired, 11 reference files``."""
+    counts = run["counts"]
+    first: dict[str, Any] = next((m for m in run["metrics"].values() if m.get("preset")), {})
+    refs = next((m["n_reference"] for m in run["metrics"].values() if m.get("n_reference")), None)
+    details = [f"preset {first['preset']['name']}"] if first else []
+    details += [first["mode"]] if first.get("mode") else []
+    details += [f"{refs} reference files"] if refs else []
+    return f"{run['benchmark']} on {run['model']}: {counts['samples']} generated files, {counts['errors']} left out" + (
+        f" | {', '.join(details)}" if details else ""
+    )
+
+
 def _write_runs(reporter: Any, runs: list[dict[str, Any]]) -> None:
     for run in runs:
         counts, timing, memory = run["counts"], run["timing"], run["memory"]
         rate = f"{timing['samples_per_s']:.1f} samples/s" if timing["samples_per_s"] else "no predictions"
-        reporter.write_line(
-            f"{run['benchmark']} on {run['model']}: {counts['samples']} samples, {counts['errors']} errors"
-            + (f", {counts['truncated']} truncated" if counts["truncated"] else "")
-            + (f", {counts['not_run']} not run" if counts["not_run"] else "")
-            + f" | load {timing['load_s']:.2f}s, warm-up {timing['warmup_s']:.2f}s, {rate}"
+        model_part = (
+            f" | load {timing['load_s']:.2f}s, warm-up {timing['warmup_s']:.2f}s, {rate}"
             + f" | peak {format_size(memory['peak_bytes'])}"
             + _phases(memory)
             + (f" | {memory['placement']['summary']}" if memory.get("placement") else "")
         )
+        if run.get("task") == "generation":
+            reporter.write_line(_generation_header(run) + (model_part if run.get("model_fingerprint") else ""))
+        else:
+            reporter.write_line(
+                f"{run['benchmark']} on {run['model']}: {counts['samples']} samples, {counts['errors']} errors"
+                + (f", {counts['truncated']} truncated" if counts["truncated"] else "")
+                + (f", {counts['not_run']} not run" if counts["not_run"] else "")
+                + model_part
+            )
         gates = {g["metric"]: g for g in run["gates"]}
         rows: list[tuple[str, ...]] = [("metric", "value", "95% CI", "n", "gate", "vs baseline")]
         for name, metric in run["metrics"].items():
             ci = metric.get("ci95") or [None, None]
+            spread = f"± {metric['std']:.4f}" if metric.get("std") is not None else None
             gate = gates.get(name)
             verdict = "-"
             if gate is not None:
@@ -66,7 +86,7 @@ def _write_runs(reporter: Any, runs: list[dict[str, Any]]) -> None:
                 (
                     f"{name} {arrow}",
                     _num(metric.get("value")),
-                    f"[{_num(ci[0])}, {_num(ci[1])}]",
+                    spread or f"[{_num(ci[0])}, {_num(ci[1])}]",
                     str(metric.get("n", "")),
                     verdict,
                     against,
