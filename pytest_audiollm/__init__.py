@@ -9,7 +9,7 @@ import pytest
 
 from pytest_audiollm.benchmarks.sample import AudioRef, Sample
 from pytest_audiollm.errors import MissingDependency, SampleError, SpecError
-from pytest_audiollm.generation.generator import AudioGenerator
+from pytest_audiollm.generation.generator import AudioGenerator, GeneratorRegistry
 from pytest_audiollm.metrics.protocol import CorpusMetric, Metric, ScoringContext
 from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request
 
@@ -20,6 +20,7 @@ __all__ = [
     "AudioModel",
     "AudioRef",
     "CorpusMetric",
+    "GeneratorRegistry",
     "Metric",
     "MissingDependency",
     "ModelOptions",

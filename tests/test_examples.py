@@ -136,3 +136,16 @@ def test_github_actions_workflow_runs_the_gated_benchmarks() -> None:
     assert set(upload["with"]["path"].split()) == {"results.json", "junit.xml"}
     report = next(step for step in steps if step.get("uses", "").startswith("dorny/test-reporter@"))
     assert report["with"]["path"] == "junit.xml" and report["with"]["reporter"] == "java-junit"
+
+
+def test_text_to_audio_example_runs_as_its_readme_says(pytester: pytest.Pytester) -> None:
+    """The generator example: paired metrics pass their gates; FD/FAD skip with the download command."""
+    copy_example(pytester, "text_to_audio")
+    command = "pytest examples/text_to_audio --audiollm-model tone-synth"
+    assert command in (EXAMPLES / "text_to_audio" / "README.md").read_text()
+    pytester._monkeypatch.delenv("AUDIOLLM_CNN14_16K_CHECKPOINT", raising=False)
+    pytester._monkeypatch.delenv("AUDIOLLM_VGGISH_CHECKPOINT", raising=False)
+    pytester._monkeypatch.setenv("AUDIOLLM_CACHE_DIR", str(pytester.path / "cache"))
+    result = pytester.runpytest_subprocess(*command.split()[1:], "-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(passed=6 + 3, skipped=2)
+    result.stdout.fnmatch_lines(["*psnr ^ *>= 10  PASS*", "*python -m pytest_audiollm download cnn14-16k*"])
