@@ -60,6 +60,12 @@ def baseline_comparison(state: AudioLLMState, gate: GateCase, rows: list[Row]) -
 def regression_message(comparison: dict[str, Any]) -> str:
     flips = comparison.get("right_to_wrong") or [d.get("id") for d in comparison.get("largest_drops") or []]
     shown = ", ".join(str(x) for x in flips[:10]) + (" ..." if len(flips) > 10 else "")
+    if comparison.get("p_value") is None:  # compared by value (generation distribution metrics)
+        return (
+            f"{comparison['metric']} regressed against the baseline: {comparison['value']:.4f} vs "
+            f"{comparison['baseline_value']:.4f} (change {comparison['delta']:+.4f}, more than max_regression "
+            f"{comparison['tolerance']})"
+        )
     return (
         f"{comparison['metric']} regressed against the baseline: {comparison['value']:.4f} vs "
         f"{comparison['baseline_value']:.4f} (change {comparison['delta']:+.4f}, {comparison['test']} "

@@ -3,7 +3,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy  # noqa: F401
+import numpy.fft  # numpy's submodules with C extensions too: imported lazily, they could first load in a run
+import numpy.linalg
+import numpy.random  # noqa: F401
 import pytest
 import soundfile  # noqa: F401
 import soxr  # noqa: F401

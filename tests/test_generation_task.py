@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +269,28 @@ def test_forced_pairing_lists_orphans_and_small_sets_skip_with_numbers(
     assert any("subset_size" in w or "clamp" in w for w in gates["kid"]["warnings"]), gates["kid"]["warnings"]
     rows = {r["id"]: r for r in _rows(doc)}
     assert "no usable reference partner" in rows["orphan.wav"]["notes"]["pair"]
+
+
+def test_baseline_gates_per_file_metrics_with_a_paired_test_and_distances_by_value(
+    pytester: pytest.Pytester, checkpoints: dict[str, str]
+) -> None:
+    gen, _ = _folders(pytester.path, n=8)
+    _bench(pytester.path, ["psnr", "lsd", "fd", "kad"], max_regression={"kad": 0})
+    first, _ = _run(pytester, checkpoints, "--audiollm-save-baseline", "base.json")
+    first.assert_outcomes(passed=8 + 4)
+    same, doc = _run(pytester, checkpoints, "--audiollm-baseline", "base.json")
+    same.assert_outcomes(passed=8 + 4)  # the same files: nothing regressed
+    assert _gates(doc)["psnr"]["baseline"]["p_value"] == 1.0
+    rng = np.random.default_rng(3)
+    for path in sorted(gen.iterdir()):  # a worse checkpoint: every file buried in noise
+        wave, rate = sf.read(path, dtype="float32")
+        sf.write(path, wave + 0.3 * rng.standard_normal(wave.size).astype(np.float32), rate)
+    worse, doc = _run(pytester, checkpoints, "--audiollm-baseline", "base.json")
+    text = worse.stdout.str()
+    assert "psnr regressed against the baseline" in text and "paired_bootstrap" in text
+    gates = _gates(doc)
+    assert gates["psnr"]["baseline"]["regressed"] is True and gates["psnr"]["baseline"]["n_paired"] == 8
+    assert gates["fd"]["baseline"]["test"] is None and "distribution metric" in gates["fd"]["baseline"]["note"]
+    assert gates["kad"]["baseline"]["test"] == "value"  # gated by value because max_regression names it
+    compared = pytester.run(sys.executable, "-m", "pytest_audiollm", "compare", "base.json", "results.json")
+    assert compared.ret == 1 and "psnr" in compared.stdout.str()

@@ -217,8 +217,9 @@ def run_generation_item(item: pytest.Item) -> None:
         run.excluded[case.sample.id] = str(failure)
         item.user_properties.append(("audiollm.error", str(failure)))
         pytest.fail(f"{'generated file' if kind == 'data' else 'generator'} error: {failure}", pytrace=False)
-    row["audio"] = {"duration_s": round(clip.duration_s, 6), "sample_rate": clip.sample_rate,
-                    "channels": clip.channels, "sha256": clip.sha256}  # fmt: skip
+    # the generated file (not "audio": a run's data checksum covers the prompts and references, not the outputs)
+    row["generated"] = {"duration_s": round(clip.duration_s, 6), "sample_rate": clip.sample_rate,
+                        "channels": clip.channels, "sha256": clip.sha256}  # fmt: skip
     features = run.add_generated(clip)
     notes: dict[str, str] = {}
     paired, _ = run.paired()
@@ -230,7 +231,8 @@ def run_generation_item(item: pytest.Item) -> None:
         else:
             from pytest_audiollm.generation.scores import pair_scores
 
-            row["references"] = [ref.path]
+            row["references"] = [key]  # the partner's pairing key (stable across machines); its path next
+            row["reference_path"] = ref.path
             ref_features = run.reference_feature(key, ref)
             scores, pair_notes = pair_scores(case.spec.metrics, clip, ref, features, ref_features,
                                              run.settings.sample_rate)  # fmt: skip
@@ -238,6 +240,7 @@ def run_generation_item(item: pytest.Item) -> None:
             notes.update(pair_notes)
     if "clap_score" in case.spec.metrics:
         _clap(case, clip, gen, row, notes)
+    row["stats"] = {name: [value, 1.0] for name, value in row["scores"].items()}  # for baseline comparisons
     row["latency_s"] = time.perf_counter() - started
     if notes:
         row["notes"] = notes
@@ -302,6 +305,15 @@ def run_generation_gate(item: pytest.Item) -> None:
     run = gen.run_for(gate.spec, gate.model, gate.owner)
     verdict = evaluate_generation_gate(gate, run, state.rows.get(gate.run_key, []), state.plan.expected(gate.run_key))
     verdict.result["message"] = verdict.message
+    verdict.result["scoring"] = {"task": "generation", "preset": run.preset.name,
+                                 "sample_rate": run.settings.sample_rate}  # fmt: skip
+    comparison = None
+    if not verdict.skipped and verdict.result["value"] is not None:
+        from pytest_audiollm.generation.baseline import generation_baseline
+
+        comparison = generation_baseline(state, gate, state.rows.get(gate.run_key, []), verdict.result)
+        if comparison is not None:
+            verdict.result["baseline"] = comparison
     if state.pool is not None and gate.model in state.pool.sessions:
         verdict.result["model_stats"] = state.pool.sessions[gate.model].stats.to_json()
     item.stash[gate_result_key] = verdict.result
@@ -316,5 +328,12 @@ def run_generation_gate(item: pytest.Item) -> None:
         props.append(("audiollm.threshold", str(gate.condition)))
     if verdict.skipped:
         raise pytest.skip.Exception(verdict.message, _use_item_location=True)
-    if verdict.passed is False:
-        pytest.fail(verdict.message, pytrace=False)
+    failures = [verdict.message] if verdict.passed is False else []
+    if comparison is not None and comparison.get("error"):
+        failures.append(f"cannot compare with the baseline: {comparison['error']}")
+    elif comparison is not None and comparison.get("regressed"):
+        from pytest_audiollm.regression import regression_message
+
+        failures.append(regression_message(comparison))
+    if failures:
+        pytest.fail("\n".join(failures), pytrace=False)

@@ -16,10 +16,11 @@ def _against_baseline(comparison: dict[str, Any] | None) -> str:
         return "-"
     if comparison.get("error"):
         return "ERROR (see the gate)"
-    if "delta" not in comparison:
+    if comparison.get("delta") is None:
         return "not compared"
     status = "REGRESSED" if comparison.get("regressed") else "ok"
-    return f"{comparison['delta']:+.4f} (p {comparison['p_value']:.3g}) {status}"
+    test = f"p {comparison['p_value']:.3g}" if comparison.get("p_value") is not None else "by value"
+    return f"{comparison['delta']:+.4f} ({test}) {status}"
 
 
 def _phases(memory: dict[str, Any]) -> str:

@@ -307,8 +307,19 @@ def compare_runs(
         if name not in base_metrics:
             continue
         tolerance = tolerances.get(name, 0.0)
+        if current_run.get("task") == "generation":
+            from pytest_audiollm.generation.baseline import compare_generation_metric, per_file
+
+            if name not in tolerances and not per_file(name):
+                tolerance = None  # distribution metrics are gated only when asked to
+            samples = current_run.get("samples") or []
+            compared = compare_generation_metric(
+                name, samples, info, baseline_run, seed=seed, resamples=resamples, level=level, tolerance=tolerance
+            )
+            out.append(compared)
+            continue
         if name not in registry:
-            out.append(_values_only(name, info, base_metrics[name], level, tolerance))
+            out.append(values_only(name, info, base_metrics[name], level, tolerance))
             continue
         comparison = compare_metric(
             registry.get(name),
@@ -415,7 +426,7 @@ def _largest_changes(
     return drops[:FLIPS_SHOWN], rises[:FLIPS_SHOWN]
 
 
-def _values_only(
+def values_only(
     name: str, info: Mapping[str, Any], base_info: Mapping[str, Any], level: float, tolerance: float | None
 ) -> dict[str, Any]:
     value, baseline_value = info.get("value"), base_info.get("value")

@@ -104,6 +104,7 @@ def build_runs(
                             "error_kind",
                             "latency_s",
                             "audio",
+                            "generated",
                             "notes",
                         )
                     }
