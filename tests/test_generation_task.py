@@ -294,3 +294,36 @@ def test_baseline_gates_per_file_metrics_with_a_paired_test_and_distances_by_val
     assert gates["kad"]["baseline"]["test"] == "value"  # gated by value because max_regression names it
     compared = pytester.run(sys.executable, "-m", "pytest_audiollm", "compare", "base.json", "results.json")
     assert compared.ret == 1 and "psnr" in compared.stdout.str()
+
+
+def test_a_generator_that_cannot_load_skips_its_prompts_once_each(pytester: pytest.Pytester) -> None:
+    import yaml
+
+    pytester.makeconftest(
+        "import pytest\n"
+        "from pytest_audiollm import AudioGenerator, MissingDependency\n"
+        "class Heavy(AudioGenerator):\n"
+        "    def load(self, device):\n"
+        "        raise MissingDependency('diffusers', 'the heavy generator')\n"
+        "    def generate(self, prompts):\n"
+        "        raise AssertionError('never called')\n"
+        "@pytest.hookimpl\n"
+        "def pytest_audiollm_register_generators(registry):\n"
+        "    registry.add('heavy', Heavy)\n"
+    )
+    (pytester.path / "ref").mkdir()
+    sf.write(pytester.path / "ref" / "a.wav", _tone(300), RATE)
+    lines = [json.dumps({"id": f"p{i}", "audio": "ref/a.wav", "prompt": "a tone"}) for i in range(3)]
+    (pytester.path / "prompts.jsonl").write_text("\n".join(lines) + "\n")
+    spec = {
+        "name": "heavy-t2a",
+        "task": "generation",
+        "metrics": ["psnr"],
+        "data": {"format": "jsonl", "path": "prompts.jsonl"},
+    }
+    (pytester.path / "bench_heavy.yaml").write_text(yaml.safe_dump(spec))
+    result, doc = _run(pytester, {}, "--audiollm-model", "heavy")
+    result.assert_outcomes(skipped=4)
+    assert "diffusers" in result.stdout.str()
+    (run,) = doc["runs"]
+    assert [r["error_kind"] for r in run["samples"]] == ["setup"] * 3  # one row per prompt, none doubled

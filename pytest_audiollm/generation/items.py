@@ -64,6 +64,7 @@ class GenerationState:
     generated_paths: dict[tuple[tuple[str, str, str], str], Path] = field(default_factory=dict)
     clap: Any = None
     clap_error: str | None = None
+    prompt_tables: dict[str, dict[str, str]] = field(default_factory=dict)  # data.prompts file -> text by file
 
     def __post_init__(self) -> None:
         self.bank = BackboneBank(self.device)
@@ -151,7 +152,7 @@ def _generated_file(item: pytest.Item, case: Case, gen: GenerationState) -> tupl
     from pytest_audiollm.runner import acquire_model
 
     state = item.config.stash[state_key]
-    model = acquire_model(item, case, record=True)
+    model = acquire_model(item, case)  # loaded already: run_generation_item acquired it first
     key = (case.run_key, case.sample.id)
     if key not in gen.generated_paths:
         batch = [c for c in state.plan.upcoming(case, state.settings.batch_size)
@@ -195,6 +196,11 @@ def run_generation_item(item: pytest.Item) -> None:
     case: Case = item.stash[case_key]
     gen = generation_state(state)
     run = gen.run_for(case.spec, case.model, case.owner)
+    assert case.spec.generation is not None
+    if not case.spec.generation.folder_mode:
+        from pytest_audiollm.runner import acquire_model
+
+        acquire_model(item, case, record=True)  # a generator that cannot load leaves its not-run row and skips
     row: dict[str, Any] = {
         "index": state.plan.position.get(id(case), 0), "id": case.sample.id, "model": case.model,
         "benchmark": case.spec.name, "owner": case.owner, "nodeid": item.nodeid, "prediction": None,
@@ -253,7 +259,7 @@ def run_generation_item(item: pytest.Item) -> None:
 
 def _clap(case: Case, clip: Clip, gen: GenerationState, row: dict[str, Any], notes: dict[str, str]) -> None:
     assert case.spec.generation is not None
-    text = _prompt_text(case)
+    text = _prompt_text(case, gen)
     if not text:
         notes["clap_score"] = "no text prompt for this file (folder mode: list prompts in data.prompts)"
         return
@@ -265,7 +271,7 @@ def _clap(case: Case, clip: Clip, gen: GenerationState, row: dict[str, Any], not
     row["scores"]["clap_score"] = float(scorer.score([text], [clip.at(rate)], rate)[0])
 
 
-def _prompt_text(case: Case) -> str:
+def _prompt_text(case: Case, gen: GenerationState) -> str:
     settings = case.spec.generation
     assert settings is not None
     if not settings.folder_mode:
@@ -274,7 +280,8 @@ def _prompt_text(case: Case) -> str:
         return ""
     from pytest_audiollm.benchmarks.sources import list_samples
 
-    table = _PROMPTS.get(settings.prompts.source + settings.prompts.path)
+    where = str(settings.prompts.resolve())
+    table = gen.prompt_tables.get(where)
     if table is None:
         table = {}
         for sample in list_samples(settings.prompts, case.spec.name):
@@ -282,12 +289,9 @@ def _prompt_text(case: Case) -> str:
             table[sample.id] = text
             if sample.audio is not None:
                 table[Path(sample.audio.path).name] = text
-        _PROMPTS[settings.prompts.source + settings.prompts.path] = table
+        gen.prompt_tables[where] = table
     file = case.sample.meta.get("file", "")
     return table.get(Path(file).name) or table.get(Path(file).stem) or table.get(case.sample.id, "")
-
-
-_PROMPTS: dict[str, dict[str, str]] = {}
 
 
 def iter_generation_runs(state: AudioLLMState) -> Iterator[GenerationRun]:

@@ -113,6 +113,7 @@ class GenerationRun:
     reference_excluded: dict[str, str] = field(default_factory=dict)
     generated_keys: list[str] = field(default_factory=list)  # every generated key (full listing), for the mode
     backbone_errors: dict[str, str] = field(default_factory=dict)
+    _paired: tuple[bool, str] | None = None
 
     @property
     def settings(self) -> GenerationSettings:
@@ -130,7 +131,12 @@ class GenerationRun:
     # -- pairing ---------------------------------------------------------------------------------------------
 
     def paired(self) -> tuple[bool, str]:
-        """Whether the run is in paired mode, and why (the rule and the counts)."""
+        """Whether the run is in paired mode, and why (the rule and the counts); decided once per run."""
+        if self._paired is None:
+            self._paired = self._decide_pairing()
+        return self._paired
+
+    def _decide_pairing(self) -> tuple[bool, str]:
         mode = self.settings.mode
         gen = set(self.generated_keys)
         ref = set(self.references)
