@@ -22,18 +22,13 @@ def baseline_comparison(state: AudioLLMState, gate: GateCase, rows: list[Row]) -
     tolerance = gate.spec.max_regression.get(gate.metric, 0.0)
     if not path or (gate.metric in gate.spec.max_regression and tolerance is None):
         return None
-    from pytest_audiollm.results.baseline import compare_metric, identity_mismatch, load_results, select_run
+    from pytest_audiollm.results.baseline import compare_metric, identity_mismatch
     from pytest_audiollm.results.runs import data_checksum
     from pytest_audiollm.scoring import context_of
 
-    try:
-        if state.baseline is None:
-            state.baseline = load_results(path)
-        run = select_run(state.baseline, gate.spec.name, gate.model)
-    except AudioLLMError as exc:
-        return {"metric": gate.metric, "error": str(exc)}
+    run, early = baseline_run(state, gate)
     if run is None:
-        return {"metric": gate.metric, "note": f"the baseline {path} has no run of {gate.spec.name}: not compared"}
+        return early
     metric = state.metrics.get(gate.metric)
     current = {
         "benchmark_version": gate.spec.version,
@@ -55,6 +50,29 @@ def baseline_comparison(state: AudioLLMState, gate: GateCase, rows: list[Row]) -
         tolerance=tolerance or 0.0,
     )
     return dict(comparison, baseline_model=run.get("model"), baseline_fingerprint=run.get("model_fingerprint"))
+
+
+def baseline_run(state: AudioLLMState, gate: GateCase) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The baseline's run of the gate's (benchmark, model), loading the file once; else (None, why not).
+
+    The "why not" is a comparison dict with ``error`` (unreadable file: the gate fails) or ``note`` (no such
+    run in the baseline: the gate does not fail for it).
+    """
+    from pytest_audiollm.results.baseline import load_results, select_run
+
+    path = state.settings.baseline_path
+    try:
+        if state.baseline is None:
+            state.baseline = load_results(str(path))
+        run = select_run(state.baseline, gate.spec.name, gate.model)
+    except AudioLLMError as exc:
+        return None, {"metric": gate.metric, "error": str(exc)}
+    if run is None:
+        return None, {
+            "metric": gate.metric,
+            "note": f"the baseline {path} has no run of {gate.spec.name}: not compared",
+        }
+    return run, {}
 
 
 def regression_message(comparison: dict[str, Any]) -> str:

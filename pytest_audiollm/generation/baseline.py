@@ -106,17 +106,13 @@ def generation_baseline(
         return None
     default = 0.0 if per_file(gate.metric) else None
     tolerance = gate.spec.max_regression.get(gate.metric, default)
-    from pytest_audiollm.results.baseline import identity_mismatch, load_results, select_run
+    from pytest_audiollm.regression import baseline_run
+    from pytest_audiollm.results.baseline import identity_mismatch
     from pytest_audiollm.results.runs import data_checksum
 
-    try:
-        if state.baseline is None:
-            state.baseline = load_results(path)
-        run = select_run(state.baseline, gate.spec.name, gate.model)
-    except AudioLLMError as exc:
-        return {"metric": gate.metric, "error": str(exc)}
+    run, early = baseline_run(state, gate)
     if run is None:
-        return {"metric": gate.metric, "note": f"the baseline {path} has no run of {gate.spec.name}: not compared"}
+        return early
     current = {
         "benchmark": gate.spec.name,
         "benchmark_version": gate.spec.version,
