@@ -161,7 +161,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             device=settings.device,
             batch_size=settings.batch_size,
             seed=settings.seed,
-            extra=settings.model_extra(),  # model args + --audiollm-quantize/-adapter/-trust-remote-code
+            extra=settings.model_extra(name),  # model args + --audiollm-quantize/-adapter/-trust-remote-code
         )
         sessions[name] = ModelSession(name, factory, options, budget=settings.memory_budget)
     state.pool = ModelPool(sessions)

@@ -261,13 +261,19 @@ class Settings:
     def active(self) -> bool:
         return bool(self.models or self.benchmarks)
 
-    def model_extra(self) -> dict[str, Any]:
-        """``ModelOptions.extra`` of every model: the model args, then the options that override them.
+    def model_extra(self, name: str | None = None) -> dict[str, Any]:
+        """``ModelOptions.extra`` of model ``name``: the model args, then the options that override them.
 
+        A model arg ``NAME.KEY=VALUE`` whose NAME is a selected model applies to that model only (as ``KEY``,
+        over a plain ``KEY``), so one session can point two models at different checkpoints.
         ``trust_remote_code`` comes from ``--audiollm-trust-remote-code`` only; ``quantize`` and ``adapter`` from
         their options when given (a ``quantize=`` model arg still applies when the option is not given).
         """
-        extra = dict(self.model_args)
+        scoped = tuple(f"{model}." for model in self.models)
+        extra = {k: v for k, v in self.model_args.items() if not k.startswith(scoped)}
+        if name is not None:
+            prefix = f"{name}."
+            extra.update({k[len(prefix) :]: v for k, v in self.model_args.items() if k.startswith(prefix)})
         extra["trust_remote_code"] = self.trust_remote_code
         if self.quantize is not None:
             extra["quantize"] = self.quantize

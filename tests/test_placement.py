@@ -363,3 +363,17 @@ def test_hf_model_memory_returns_after_unload(tiny_dir: Path, tmp_path: Path) ->
     assert abs(residual) <= RSS_TOLERANCE, measured
     assert stats.peak_bytes >= 60 * MiB and stats.estimate_bytes is not None
     assert stats.placement is not None and stats.placement["devices"] == ["cpu"]
+
+
+def test_model_args_scoped_by_model_name() -> None:
+    """`NAME.KEY=VALUE` reaches model NAME only (as KEY, over a plain KEY); other models keep the plain value."""
+    from pytest_audiollm.settings import Settings
+
+    settings = Settings(
+        models=("whisper", "qwen2.5-omni"),
+        model_args={"path": "/models/common", "whisper.path": "/models/w", "qwen2.5-omni.revision": "abc"},
+        quantize="8bit",
+    )
+    assert settings.model_extra("whisper") == {"path": "/models/w", "trust_remote_code": False, "quantize": "8bit"}
+    omni = settings.model_extra("qwen2.5-omni")
+    assert omni["path"] == "/models/common" and omni["revision"] == "abc" and "whisper.path" not in omni
