@@ -110,17 +110,18 @@ def test_folder_against_folder_paired_with_bad_files(pytester: pytest.Pytester, 
     sf.write(gen / "silent.wav", np.zeros(RATE, np.float32), RATE)
     sf.write(gen / "nan.wav", np.full(RATE, np.nan, np.float32), RATE, subtype="FLOAT")
     (gen / "broken.wav").write_bytes(b"RIFF\x00\x00not audio at all")
-    for name in ("silent.wav", "nan.wav", "broken.wav"):
+    sf.write(gen / "tiny.wav", _tone(500, seconds=0.01), RATE)  # 160 samples: too short for the PSNR mel
+    for name in ("silent.wav", "nan.wav", "broken.wav", "tiny.wav"):
         sf.write(ref / name, _tone(500), RATE)
     _bench(pytester.path, ALL, thresholds={"fd": "<= 1e12", "psnr": ">= 0"})
     result, doc = _run(pytester, checkpoints)
-    result.assert_outcomes(passed=8 + len(ALL), failed=3)
+    result.assert_outcomes(passed=8 + len(ALL), failed=4)
     text = result.stdout.str()
-    assert "silent" in text and "NaN" in text and "cannot decode" in text
+    assert "silent" in text and "NaN" in text and "cannot decode" in text and "too few" in text
     gates = _gates(doc)
     fd = gates["fd"]
-    assert fd["mode"] == "paired" and fd["n"] == 8 and fd["n_reference"] == 11
-    assert sorted(fd["excluded_reasons"]) == ["broken.wav", "nan.wav", "silent.wav"]
+    assert fd["mode"] == "paired" and fd["n"] == 8 and fd["n_reference"] == 12
+    assert sorted(fd["excluded_reasons"]) == ["broken.wav", "nan.wav", "silent.wav", "tiny.wav"]
     assert fd["preset"]["name"] == "clean" and fd["backbone"]["name"] == "cnn14-16k"
     assert fd["backbone"]["official"] is False and len(fd["backbone"]["checkpoint_sha256"]) == 64
     assert any("rank-deficient" in w for w in fd["warnings"])  # N = 8 << 2048
@@ -131,7 +132,7 @@ def test_folder_against_folder_paired_with_bad_files(pytester: pytest.Pytester, 
         assert gates[name]["n"] == 8 and math.isfinite(gates[name]["value"]), name
     assert 0 < gates["ssim"]["value"] <= 1
     rows = _rows(doc)
-    assert {r["id"] for r in rows if r["error"]} == {"broken.wav", "nan.wav", "silent.wav"}
+    assert {r["id"] for r in rows if r["error"]} == {"broken.wav", "nan.wav", "silent.wav", "tiny.wav"}
 
 
 def test_unpaired_skips_paired_metrics_and_missing_checkpoint_skips_with_command(

@@ -212,6 +212,8 @@ def run_generation_item(item: pytest.Item) -> None:
     started = time.perf_counter()
     failure: SampleError | GenerationFailed | None = None
     try:
+        if case.sample.error:  # a bad manifest line: its prompt is not generated
+            raise SampleError(case.sample.error)
         path, key = _generated_file(item, case, gen)
         row["prediction"] = str(path)
         clip = run.clip(path, key)
@@ -226,6 +228,28 @@ def run_generation_item(item: pytest.Item) -> None:
     # the generated file (not "audio": a run's data checksum covers the prompts and references, not the outputs)
     row["generated"] = {"duration_s": round(clip.duration_s, 6), "sample_rate": clip.sample_rate,
                         "channels": clip.channels, "sha256": clip.sha256}  # fmt: skip
+    try:
+        notes = _score_file(case, clip, key, run, gen, row)
+    except Exception as exc:  # the file passed its checks but a network or metric refused it: this item only
+        run.generated.pop(key, None)
+        run.excluded[case.sample.id] = f"{type(exc).__name__}: {exc}"
+        row.update(error=run.excluded[case.sample.id], error_kind="data", latency_s=time.perf_counter() - started)
+        pytest.fail(f"generated file error: {path}: {type(exc).__name__}: {exc}", pytrace=False)
+    row["stats"] = {name: [value, 1.0] for name, value in row["scores"].items()}  # for baseline comparisons
+    row["latency_s"] = time.perf_counter() - started
+    if notes:
+        row["notes"] = notes
+    props = item.user_properties
+    props += [("audiollm.model", case.model), ("audiollm.benchmark", case.spec.name),
+              ("audiollm.sample", case.sample.id), ("audiollm.generated", str(path))]  # fmt: skip
+    for name, value in row["scores"].items():
+        props.append((f"audiollm.score.{name}", f"{value:.6g}"))
+
+
+def _score_file(
+    case: Case, clip: Clip, key: str, run: GenerationRun, gen: GenerationState, row: dict[str, Any]
+) -> dict[str, str]:
+    """Embed the file into the run's distribution, score it against its partner; notes for what is left out."""
     features = run.add_generated(clip)
     notes: dict[str, str] = {}
     paired, _ = run.paired()
@@ -246,15 +270,7 @@ def run_generation_item(item: pytest.Item) -> None:
             notes.update(pair_notes)
     if "clap_score" in case.spec.metrics:
         _clap(case, clip, gen, row, notes)
-    row["stats"] = {name: [value, 1.0] for name, value in row["scores"].items()}  # for baseline comparisons
-    row["latency_s"] = time.perf_counter() - started
-    if notes:
-        row["notes"] = notes
-    props = item.user_properties
-    props += [("audiollm.model", case.model), ("audiollm.benchmark", case.spec.name),
-              ("audiollm.sample", case.sample.id), ("audiollm.generated", str(path))]  # fmt: skip
-    for name, value in row["scores"].items():
-        props.append((f"audiollm.score.{name}", f"{value:.6g}"))
+    return notes
 
 
 def _clap(case: Case, clip: Clip, gen: GenerationState, row: dict[str, Any], notes: dict[str, str]) -> None:
