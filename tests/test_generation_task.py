@@ -126,7 +126,8 @@ def test_folder_against_folder_paired_with_bad_files(pytester: pytest.Pytester, 
     assert fd["backbone"]["official"] is False and len(fd["backbone"]["checkpoint_sha256"]) == 64
     assert any("rank-deficient" in w for w in fd["warnings"])  # N = 8 << 2048
     assert len(fd["outliers"]) == 8 and fd["outliers"][0]["score"] >= fd["outliers"][-1]["score"]
-    assert gates["fad"]["computation"]["dim"] == 128 and gates["fad"]["n"] >= 8  # VGGish frames, pooled
+    assert gates["fad"]["computation"]["dim"] == 128 and gates["fad"]["n"] == 8  # files; frames are pooled rows
+    assert gates["fad"]["computation"]["rows"][0] >= 8
     assert gates["kid"]["std"] is not None and gates["isc"]["value"] >= 1.0
     for name in ("kl", "kl_sigmoid", "psnr", "ssim", "lsd"):
         assert gates[name]["n"] == 8 and math.isfinite(gates[name]["value"]), name

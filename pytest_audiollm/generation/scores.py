@@ -122,8 +122,10 @@ def distribution_metric(metric: str, run: GenerationRun, gen: list[FileFeatures]
                 f"dimensions: with N <= d the covariances are rank-deficient and the value carries a large "
                 f"small-sample bias (about 1/N); compare only runs with the same N, or use kid/kad"
             )
-        details = {"method": result.method, "dim": result.dim, "unit": unit}
-        return GateValue(result.distance, result.n1, result.n2, details=details, warnings=warnings)
+        details = {"method": result.method, "dim": result.dim, "unit": unit, "rows": [result.n1, result.n2]}
+        files = (sum(f.vggish is not None for f in gen), sum(f.vggish is not None for f in ref))
+        n1, n2 = files if metric == "fad" else (result.n1, result.n2)  # n counts files; FAD's rows are frames
+        return GateValue(result.distance, n1, n2, details=details, warnings=warnings)
     if metric == "kid":
         kid = kernel_inception_distance(x, y, subsets=settings.kid_subsets, subset_size=settings.kid_subset_size,
                                         seed=settings.seed)  # fmt: skip
