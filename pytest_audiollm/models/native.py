@@ -227,7 +227,10 @@ class NativeAudioLLM(HFAudioLLM):
 
     def _features(self, audios: Sequence[Any]) -> tuple[dict[str, Any], list[int]]:
         """Model inputs computed from the audio, and how many audio tokens each clip becomes."""
-        raise NotImplementedError(f"{type(self).__name__} builds its inputs with a processor")
+        raise AudioLLMError(
+            f"model family {self.spec.name!r} declares inputs={self.spec.inputs!r}, but {type(self).__name__} does "
+            "not compute audio features: override _features in its class (see family_adapters.py)"
+        )
 
     def _model_inputs(self, requests: Sequence[Request]) -> Any:
         """The batch for ``requests`` (a ``BatchFeature``), on the model's device and dtype."""
