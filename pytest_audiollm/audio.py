@@ -58,32 +58,11 @@ def decode_audio_bytes(
     Truncation to ``max_seconds`` happens before resampling (so a long file is not resampled in full) and
     is recorded in ``truncated_s``.
     """
-    import soundfile as sf
-
     if target_sample_rate <= 0:
         raise ValueError(f"target_sample_rate must be positive, got {target_sample_rate}")
     if max_seconds is not None and max_seconds <= 0:
         raise ValueError(f"max_seconds must be positive, got {max_seconds}")
-    try:
-        with sf.SoundFile(io.BytesIO(data)) as f:
-            frames: npt.NDArray[np.float32] = f.read(dtype="float32", always_2d=True)
-            rate, log = int(f.samplerate), str(f.extra_info)
-    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        message = _BYTESIO_REPR.sub("", str(exc)).replace("\n", " ")
-        raise SampleError(
-            f"{name}: cannot decode audio ({message}); the file is truncated, corrupt or not a format "
-            "libsndfile reads (WAV, FLAC, OGG/Vorbis, Opus, MP3, AIFF): re-export or re-download it"
-        ) from exc
-    short = _WAV_SHORT_DATA.search(log)
-    if short and 0 < int(short.group(2)) < int(short.group(1)) < 0xFFFFFF00:
-        raise SampleError(
-            f"{name}: audio file is truncated (header says {short.group(1)} data bytes, only "
-            f"{short.group(2)} present): re-download or re-export it"
-        )
-    if frames.shape[0] == 0:
-        raise SampleError(f"{name}: audio file is empty (0 samples): replace it or drop the sample")
-    if not math.isfinite(float(frames.sum(dtype=np.float64))):  # NaN or inf anywhere makes the sum non-finite
-        raise SampleError(f"{name}: audio file contains NaN/inf samples: re-export it with finite values")
+    frames, rate = decode_frames(data, name)
 
     channels, duration_s = int(frames.shape[1]), frames.shape[0] / rate
     mono = frames[:, 0] if channels == 1 else frames.mean(axis=1, dtype=np.float32)
@@ -106,6 +85,37 @@ def decode_audio_bytes(
         truncated_s=truncated_s,
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def decode_frames(data: bytes, name: str) -> tuple[npt.NDArray[np.float32], int]:
+    """Decode encoded audio to float32 frames ``(samples, channels)`` and its rate, checked.
+
+    Undecodable, truncated (a WAV whose data chunk is shorter than its header says), empty and non-finite audio
+    raise :class:`SampleError` naming ``name``.
+    """
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            frames: npt.NDArray[np.float32] = f.read(dtype="float32", always_2d=True)
+            rate, log = int(f.samplerate), str(f.extra_info)
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        message = _BYTESIO_REPR.sub("", str(exc)).replace("\n", " ")
+        raise SampleError(
+            f"{name}: cannot decode audio ({message}); the file is truncated, corrupt or not a format "
+            "libsndfile reads (WAV, FLAC, OGG/Vorbis, Opus, MP3, AIFF): re-export or re-download it"
+        ) from exc
+    short = _WAV_SHORT_DATA.search(log)
+    if short and 0 < int(short.group(2)) < int(short.group(1)) < 0xFFFFFF00:
+        raise SampleError(
+            f"{name}: audio file is truncated (header says {short.group(1)} data bytes, only "
+            f"{short.group(2)} present): re-download or re-export it"
+        )
+    if frames.shape[0] == 0:
+        raise SampleError(f"{name}: audio file is empty (0 samples): replace it or drop the sample")
+    if not math.isfinite(float(frames.sum(dtype=np.float64))):  # NaN or inf anywhere makes the sum non-finite
+        raise SampleError(f"{name}: audio file contains NaN/inf samples: re-export it with finite values")
+    return frames, rate
 
 
 def _read_file(path: str) -> bytes:

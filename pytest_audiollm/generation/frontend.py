@@ -20,7 +20,6 @@ audio raises :class:`~pytest_audiollm.errors.SampleError` with the reason.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -116,7 +115,8 @@ class Clip:
 def read_clip(path: Path, key: str, preset: Preset) -> Clip:
     """Read, decode and check one file; :class:`SampleError` says what is wrong with it."""
     import numpy as np
-    import soundfile as sf
+
+    from pytest_audiollm.audio import decode_frames
 
     try:
         data = path.read_bytes()
@@ -124,19 +124,7 @@ def read_clip(path: Path, key: str, preset: Preset) -> Clip:
         raise SampleError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
     if not data:
         raise SampleError(f"{path}: the file is empty (0 bytes): regenerate it")
-    try:
-        with sf.SoundFile(io.BytesIO(data)) as f:
-            frames = f.read(dtype="float32", always_2d=True)
-            rate = int(f.samplerate)
-    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        raise SampleError(
-            f"{path}: cannot decode audio ({str(exc).splitlines()[0][:120]}); the file is corrupt or not a format "
-            "libsndfile reads (WAV, FLAC, OGG, MP3): regenerate or re-export it"
-        ) from exc
-    if frames.shape[0] == 0:
-        raise SampleError(f"{path}: the audio is empty (0 samples): regenerate it")
-    if not math.isfinite(float(frames.sum(dtype=np.float64))):
-        raise SampleError(f"{path}: the audio contains NaN or infinite samples: the generator diverged; fix it")
+    frames, rate = decode_frames(data, str(path))
     wave = frames[:, 0] if preset.first_channel or frames.shape[1] == 1 else frames.mean(axis=1, dtype=np.float32)
     wave = np.ascontiguousarray(wave, dtype=np.float32)
     if float(np.max(np.abs(wave))) < SILENCE_PEAK:

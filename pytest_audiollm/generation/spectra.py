@@ -45,7 +45,10 @@ def _mel_to_hz(mels: Array) -> Array:
 
 @lru_cache(maxsize=8)
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> Array:
-    """librosa ``filters.mel(sr, n_fft, n_mels, fmin, fmax)`` with its defaults (Slaney scale, Slaney norm)."""
+    """librosa ``filters.mel(sr, n_fft, n_mels, fmin, fmax)`` with its defaults (Slaney scale, Slaney norm).
+
+    ``(n_mels, n_fft // 2 + 1)``, read-only (cached). Used by the PSNR/SSIM mels and CNN14's default front end.
+    """
     import numpy as np
 
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
@@ -56,6 +59,7 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax:
     upper = ramps[2:] / diffs[1:, None]
     weights = np.maximum(0.0, np.minimum(lower, upper))
     weights *= (2.0 / (edges[2 : n_mels + 2] - edges[:n_mels]))[:, None]
+    weights.setflags(write=False)  # cached and shared: nobody may change it
     return weights
 
 

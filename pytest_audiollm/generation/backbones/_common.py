@@ -10,7 +10,6 @@ librosa; a loaded checkpoint overwrites them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +20,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from pytest_audiollm.errors import AudioLLMError
+from pytest_audiollm.generation.spectra import mel_filterbank as slaney_mel_filterbank
 
 __all__ = [
     "LogmelFilterBank",
@@ -50,43 +50,6 @@ def dft_kernels(n_fft: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     real = (np.cos(phase) * window)[:, None, :]
     imag = (-np.sin(phase) * window)[:, None, :]
     return real, imag
-
-
-def _hz_to_mel_slaney(hz: NDArray[np.float64]) -> NDArray[np.float64]:
-    f_sp = 200.0 / 3
-    mels = hz / f_sp
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = math.log(6.4) / 27.0
-    log_region = hz >= min_log_hz
-    mels[log_region] = min_log_mel + np.log(hz[log_region] / min_log_hz) / logstep
-    return mels
-
-
-def _mel_to_hz_slaney(mels: NDArray[np.float64]) -> NDArray[np.float64]:
-    f_sp = 200.0 / 3
-    hz = f_sp * mels
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = math.log(6.4) / 27.0
-    log_region = mels >= min_log_mel
-    hz[log_region] = min_log_hz * np.exp(logstep * (mels[log_region] - min_log_mel))
-    return hz
-
-
-def slaney_mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> NDArray[np.float64]:
-    """``librosa.filters.mel(sr=, n_fft=, n_mels=, fmin=, fmax=)`` (Slaney scale and area norm), ``(n_mels, F)``."""
-    fft_freqs = np.fft.rfftfreq(n_fft, d=1.0 / sr)
-    edges = _hz_to_mel_slaney(np.array([fmin, fmax], dtype=np.float64))
-    mel_f = _mel_to_hz_slaney(np.linspace(edges[0], edges[1], n_mels + 2))
-    fdiff = np.diff(mel_f)
-    ramps = np.subtract.outer(mel_f, fft_freqs)
-    lower = -ramps[:-2] / fdiff[:-1, None]
-    upper = ramps[2:] / fdiff[1:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    enorm = 2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels])
-    out: NDArray[np.float64] = weights * enorm[:, None]
-    return out
 
 
 class _Stft(nn.Module):
