@@ -212,8 +212,17 @@ def pytest_audiollm_register_generators(registry):
 '''
 
 
+@pytest.fixture(scope="session")
+def tiny_clap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny CLAP checkpoint, built in a session fixture: transformers is then imported before pytester's
+    snapshot of sys.modules, which would otherwise drop it after the test and break later imports (peft)."""
+    from tiny_audio_models import build_tiny_clap
+
+    return build_tiny_clap(tmp_path_factory.mktemp("tiny-clap"))
+
+
 def test_generator_registered_by_hook_is_compared_with_references(
-    pytester: pytest.Pytester, checkpoints: dict[str, str]
+    pytester: pytest.Pytester, checkpoints: dict[str, str], tiny_clap: Path
 ) -> None:
     import yaml
 
@@ -225,12 +234,9 @@ def test_generator_registered_by_hook_is_compared_with_references(
         lines.append(json.dumps({"id": f"p{i}", "audio": f"ref/r{i}.wav", "prompt": f"a tone at {freq} hertz"}))
     lines.append(json.dumps({"id": "p5", "audio": "ref/r0.wav", "prompt": "make it explode"}))
     (pytester.path / "prompts.jsonl").write_text("\n".join(lines) + "\n")
-    from tiny_audio_models import build_tiny_clap
-
-    clap = build_tiny_clap(pytester.path / "tiny-clap")
     spec = {"name": "t2a-prompts", "task": "generation", "metrics": ["fd", "psnr", "clap_score"],
             "data": {"format": "jsonl", "path": "prompts.jsonl"},
-            "generation": {"clap_checkpoint": str(clap)}}  # fmt: skip
+            "generation": {"clap_checkpoint": str(tiny_clap)}}  # fmt: skip
     (pytester.path / "bench_prompts.yaml").write_text(yaml.safe_dump(spec))
     result, doc = _run(pytester, checkpoints, "--audiollm-model", "chirps", "--audiollm-batch-size", "4")
     result.assert_outcomes(passed=5 + 3, failed=1)
