@@ -1,97 +1,10 @@
-"""``python -m pytest_audiollm COMMAND``: ``compare`` two results files, or ``download`` a backbone checkpoint."""
+"""``python -m pytest_audiollm COMMAND`` (see :mod:`pytest_audiollm.cli`)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from pytest_audiollm.generation.weights import CheckpointSpec
-
-USAGE = (
-    "usage: python -m pytest_audiollm compare A.json B.json [--level 0.05] [--seed 0] [--resamples 1000]\n"
-    "       python -m pytest_audiollm download NAME [--dest DIR] [--url URL] [--sha256 HEX] [--timeout S]"
-)
-COMMANDS = (
-    "commands:\n"
-    "  compare   compare two results files (A = baseline, B = current)\n"
-    "  download  download a checkpoint of an embedding backbone (cnn14-16k, cnn14-32k, vggish) into the cache"
-)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in ("-h", "--help"):
-        print(USAGE + "\n\n" + COMMANDS)
-        return 0
-    if args and args[0] == "compare":
-        from pytest_audiollm.compare import main as compare_main
-
-        return compare_main(args[1:])
-    if args and args[0] == "download":
-        return download_main(args[1:])
-    print(USAGE, file=sys.stderr)
-    print(f"error: unknown command {args[0]!r}" if args else "error: a command is required", file=sys.stderr)
-    return 2
-
-
-def download_main(argv: Sequence[str]) -> int:
-    """Download (and verify) one checkpoint; prints its path. Exit codes: 0 saved/present, 1 failed, 2 usage."""
-    from pytest_audiollm.errors import AudioLLMError
-    from pytest_audiollm.generation.weights import CHECKPOINTS, checkpoint_dir, download_checkpoint
-
-    parser = argparse.ArgumentParser(
-        prog="python -m pytest_audiollm download",
-        description="Download a checkpoint of an embedding backbone, check its SHA-256 and save it in the "
-        f"cache ({checkpoint_dir()}; $AUDIOLLM_CACHE_DIR/checkpoints when set).",
-        epilog="known checkpoints: " + ", ".join(f"{s.name} ({s.filename})" for s in CHECKPOINTS.values()),
-    )
-    parser.add_argument("name", metavar="NAME", help="checkpoint name: " + ", ".join(CHECKPOINTS))
-    parser.add_argument("--dest", metavar="DIR", help="directory to save into (default: the cache)")
-    parser.add_argument("--url", help="download from this URL instead of the official one (a mirror)")
-    parser.add_argument(
-        "--sha256",
-        metavar="HEX",
-        help="expected SHA-256, only for a NAME that is not a known checkpoint (needs --url); "
-        "known checkpoints are always checked against their pinned hash",
-    )
-    parser.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds (default 60)")
-    args = parser.parse_args(argv)
-    spec: str | CheckpointSpec = args.name
-    if args.name in CHECKPOINTS:
-        if args.sha256 is not None:
-            parser.error(f"{args.name} is a known checkpoint with a pinned SHA-256; --sha256 is not accepted for it")
-    elif args.url is None or args.sha256 is None:
-        parser.error(f"unknown checkpoint {args.name!r} (known: {', '.join(CHECKPOINTS)}); a file that is not in "
-                     "the registry needs both --url and --sha256")  # fmt: skip
-    else:
-        spec = _custom_spec(args.name, args.url, args.sha256)
-    try:
-        path = download_checkpoint(spec, cache_dir=args.dest, url=args.url, timeout=args.timeout)
-    except AudioLLMError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0
-
-
-def _custom_spec(name: str, url: str, sha256: str) -> CheckpointSpec:
-    """A registry-like entry for a file that is not a known checkpoint (named after the URL's last segment)."""
-    import re
-    import urllib.parse
-
-    from pytest_audiollm.generation.weights import CheckpointSpec
-
-    digest = sha256.strip().lower()
-    if not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise SystemExit(f"error: --sha256 must be 64 hex digits, got {sha256!r}")
-    filename = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]) or name
-    return CheckpointSpec(
-        name=name, description=name, filename=filename, url=url, sha256=digest, env_var="AUDIOLLM_CHECKPOINT"
-    )
-
+from pytest_audiollm.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

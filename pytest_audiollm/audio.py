@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from pytest_audiollm.benchmarks.sample import AudioRef
 from pytest_audiollm.errors import SampleError
+from pytest_audiollm.sample import AudioRef
 
 _MAX_OPEN_TARS = 16
 # open shards, keyed by (process id, path): a forked worker must not share its parent's file offsets

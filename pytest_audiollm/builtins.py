@@ -1,4 +1,5 @@
-"""What pytest-audiollm registers itself: the demo model, the hf: adapter, the demo suite, the metrics."""
+"""What pytest-audiollm registers itself: the demo model and the named adapters, the demo suite, the metrics
+(text and generation), and the task kinds (text, generation)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from pytest_audiollm.benchmarks.registry import BenchmarkRegistry
     from pytest_audiollm.metrics.protocol import AnyMetric
+    from pytest_audiollm.metrics.registry import MetricRegistry
     from pytest_audiollm.models.protocol import AudioModel, ModelOptions
-    from pytest_audiollm.registry import BenchmarkRegistry, MetricRegistry, ModelFactory, ModelRegistry
+    from pytest_audiollm.models.registry import ModelFactory, ModelRegistry
+    from pytest_audiollm.tasks.registry import TaskKindRegistry
 
 DEMO_DIR = Path(__file__).parent / "benchmarks" / "demo"
 DEMO_SPECS = ("bench_demo_classification.yaml", "bench_demo_captioning.yaml", "bench_demo_asr.yaml")
@@ -18,34 +22,45 @@ DEMO_SPECS = ("bench_demo_classification.yaml", "bench_demo_captioning.yaml", "b
 
 def _demo(options: ModelOptions) -> AudioModel:
     """DSP demo model: classifies synthetic sounds, captions them, decodes DTMF key presses (numpy only)."""
-    from pytest_audiollm.models.demo import demo_factory
+    from pytest_audiollm.models.adapters.demo import demo_factory
 
     return demo_factory(options)
 
 
 def _hf(options: ModelOptions) -> AudioModel:
     """Any transformers audio LLM (AutoProcessor + AutoModelForMultimodalLM): hf:PATH_OR_REPO."""
-    from pytest_audiollm.models.hf import hf_factory
+    from pytest_audiollm.models.adapters.hf import hf_factory
 
     return hf_factory(options)
 
 
 def _openai(options: ModelOptions) -> AudioModel:
     """Any OpenAI-compatible chat-completions server (vLLM, SGLang, hosted APIs): openai:MODEL@BASE_URL."""
-    from pytest_audiollm.models.openai_compatible import openai_factory
+    from pytest_audiollm.models.adapters.openai_compatible import openai_factory
 
     return openai_factory(options)
 
 
 # Named adapters: (name, module, factory function, one-line description for --audiollm-list). Each module is
-# imported only when its model is used; transformers-native families share pytest_audiollm.models.native.
+# imported only when its model is used; transformers-native families share pytest_audiollm.models.adapters.native
+# (their factories are in family_adapters).
 NAMED_ADAPTERS: tuple[tuple[str, str, str, str], ...] = (
-    ("qwen2-audio", "native", "qwen2_audio_factory", "Qwen/Qwen2-Audio-7B-Instruct (transformers-native)"),
-    ("audio-flamingo-3", "native", "audio_flamingo_3_factory", "nvidia/audio-flamingo-3-hf: Audio Flamingo 3"),
-    ("qwen2.5-omni", "native", "qwen2_5_omni_factory", "Qwen/Qwen2.5-Omni-7B, thinker only (text output)"),
-    ("voxtral", "native", "voxtral_factory", "mistralai/Voxtral-Mini-3B-2507 (transformers-native)"),
-    ("phi-4-multimodal", "native", "phi4_multimodal_factory", "microsoft/Phi-4-multimodal-instruct + speech LoRA"),
-    ("granite-speech", "native", "granite_speech_factory", "ibm-granite/granite-speech-3.3-8b (transformers-native)"),
+    ("qwen2-audio", "family_adapters", "qwen2_audio_factory", "Qwen/Qwen2-Audio-7B-Instruct (transformers-native)"),
+    ("audio-flamingo-3", "family_adapters", "audio_flamingo_3_factory", "nvidia/audio-flamingo-3-hf: Audio Flamingo 3"),
+    ("qwen2.5-omni", "family_adapters", "qwen2_5_omni_factory", "Qwen/Qwen2.5-Omni-7B, thinker only (text output)"),
+    ("voxtral", "family_adapters", "voxtral_factory", "mistralai/Voxtral-Mini-3B-2507 (transformers-native)"),
+    (
+        "phi-4-multimodal",
+        "family_adapters",
+        "phi4_multimodal_factory",
+        "microsoft/Phi-4-multimodal-instruct + speech LoRA",
+    ),
+    (
+        "granite-speech",
+        "family_adapters",
+        "granite_speech_factory",
+        "ibm-granite/granite-speech-3.3-8b (transformers-native)",
+    ),
     ("whisper", "whisper", "whisper_factory", "openai/whisper-large-v3 as an ASR baseline (transformers)"),
     ("clap", "clap", "clap_factory", "laion/clap-htsat-unfused: zero-shot classifier over the choices"),
     ("naturelm", "naturelm", "naturelm_factory", "EarthSpeciesProject/NatureLM-audio through its NatureLM package"),
@@ -57,7 +72,9 @@ def _named(module: str, function: str, description: str) -> ModelFactory:
     def factory(options: ModelOptions) -> AudioModel:
         import importlib
 
-        made: AudioModel = getattr(importlib.import_module(f"pytest_audiollm.models.{module}"), function)(options)
+        made: AudioModel = getattr(importlib.import_module(f"pytest_audiollm.models.adapters.{module}"), function)(
+            options
+        )
         return made
 
     factory.__doc__ = description
@@ -110,5 +127,30 @@ def pytest_audiollm_register_metrics(registry: MetricRegistry) -> None:
         WordErrorRate(), CharacterErrorRate(), MacroWordErrorRate(), MacroCharacterErrorRate(),
         *(Bleu(n) for n in range(1, 5)), Meteor(), RougeL(), CiderD(), Spice(), Spider(), SentenceSimilarity(),
     ]  # fmt: skip
+    from pytest_audiollm.metrics.generation.catalog import BUILTIN_GENERATION_METRICS
+
+    metrics += [cls() for cls in BUILTIN_GENERATION_METRICS]
     for metric in metrics:
         registry.add(metric.name, metric)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_audiollm_register_task_kinds(registry: TaskKindRegistry) -> None:
+    """The text kind (captioning, asr, classification, qa, species) and the generation kind."""
+    from pytest_audiollm.tasks.generation import GenerationKind
+    from pytest_audiollm.tasks.text import TextKind
+
+    registry.add("text", TextKind())
+    registry.add("generation", GenerationKind())
+
+
+def builtin_registries() -> tuple[MetricRegistry, TaskKindRegistry]:
+    """The built-in metrics and task kinds, as a session has them without plugins (for ``parse_spec`` and
+    comparisons outside pytest, e.g. ``python -m pytest_audiollm compare``)."""
+    from pytest_audiollm.metrics.registry import MetricRegistry
+    from pytest_audiollm.tasks.registry import TaskKindRegistry
+
+    metrics, kinds = MetricRegistry(), TaskKindRegistry()
+    pytest_audiollm_register_metrics(metrics)
+    pytest_audiollm_register_task_kinds(kinds)
+    return metrics, kinds

@@ -9,50 +9,11 @@ from typing import Any
 
 import pytest
 
-from pytest_audiollm.gates import ThresholdOverride, ThresholdSyntaxError, parse_threshold_option
+from pytest_audiollm.conditions import ThresholdOverride, ThresholdSyntaxError, parse_threshold_option
+from pytest_audiollm.units import parse_size
 
-_SIZE = re.compile(r"^\s*(?P<num>[0-9]*\.?[0-9]+)\s*(?P<unit>[KMGT]?i?B?|)\s*$", re.IGNORECASE)
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1024,
-    "m": 1024**2,
-    "g": 1024**3,
-    "t": 1024**4,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-    "tib": 1024**4,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "tb": 1000**4,
-}
 DEVICES = re.compile(r"^(cpu|auto|cuda|cuda:\d+|mps)$")
 QUANTIZE = ("auto", "8bit", "4bit", "none")
-
-
-def parse_size(text: str) -> int:
-    """``24GiB`` / ``2G`` (binary), ``2GB`` (decimal), ``512MiB``, ``1073741824`` -> bytes."""
-    match = _SIZE.match(str(text))
-    unit = match["unit"].lower() if match else None
-    if not match or unit not in _UNITS:
-        raise argparse.ArgumentTypeError(
-            f"cannot read memory size {text!r}: use a number with a unit such as 24GiB, 2G (binary), "
-            "2GB (decimal) or 512MiB"
-        )
-    return int(float(match["num"]) * _UNITS[unit])
-
-
-def format_size(size: int | None) -> str:
-    if size is None:
-        return "unknown"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024:
-            return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 def _positive_int(text: str) -> int:

@@ -156,7 +156,12 @@ class SineDataset:
 
 
 def load_results(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
+    """A results file, validated against the JSON Schema the package ships (every test reads through here)."""
+    from pytest_audiollm.records.schema import validate_results
+
+    document: dict[str, Any] = json.loads(path.read_text())
+    validate_results(document)
+    return document
 
 
 def run_by_benchmark(results: dict[str, Any], benchmark: str, model: str | None = None) -> dict[str, Any]:

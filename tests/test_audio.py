@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from pytest_audiollm.audio import decode_audio_bytes, load_audio
-from pytest_audiollm.benchmarks.sample import AudioRef
+from pytest_audiollm.sample import AudioRef
 from pytest_audiollm.errors import SampleError
 
 

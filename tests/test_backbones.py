@@ -27,7 +27,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from pytest_audiollm.errors import SampleError  # noqa: E402
-from pytest_audiollm.generation.backbones import (  # noqa: E402
+from pytest_audiollm.features.backbones import (  # noqa: E402
     CNN14_CONFIGS,
     Cnn14Embedder,
     Embedder,
@@ -226,7 +226,7 @@ def test_cnn14_default_front_end_equals_torchlibrosa() -> None:
     pytest.importorskip("torchlibrosa")
     from torchlibrosa.stft import LogmelFilterBank, Spectrogram
 
-    from pytest_audiollm.generation.backbones import _common
+    from pytest_audiollm.features.backbones import _common
 
     for rate, config in CNN14_CONFIGS.items():
         ours_spec = _common.Spectrogram(config.window_size, config.hop_size)  # what build_cnn14 uses

@@ -10,35 +10,50 @@ import numpy as np
 import pytest
 from plugin_helpers import SineDataset
 
-from pytest_audiollm.builtins import pytest_audiollm_register_metrics
+from pytest_audiollm.builtins import builtin_registries
+from pytest_audiollm.core.baseline import compare_runs as compare_records
 from pytest_audiollm.errors import AudioLLMError
 from pytest_audiollm.metrics.asr import WordErrorRate
 from pytest_audiollm.metrics.cider import CiderD
+from pytest_audiollm.metrics.compare import compare_metric as compare_records_metric
+from pytest_audiollm.metrics.compare import mcnemar_p
 from pytest_audiollm.metrics.protocol import ScoringContext
-from pytest_audiollm.registry import MetricRegistry
-from pytest_audiollm.results.baseline import (
-    compare_metric,
-    compare_runs,
+from pytest_audiollm.records import (
+    ResultsDocument,
+    RunIdentity,
+    RunRecord,
+    SampleRecord,
     identity_mismatch,
-    load_results,
-    mcnemar_p,
+    read_results,
     select_run,
 )
+
+METRICS, KINDS = builtin_registries()
+
+
+def compare_runs(current: RunRecord, baseline: RunRecord, **kwargs: Any) -> list[dict[str, Any]]:
+    return [c.to_json() for c in compare_records(current, baseline, KINDS, METRICS, **kwargs)]
+
+
+def compare_metric(metric: Any, name: str, current: list[dict[str, Any]], baseline: list[dict[str, Any]],
+                   context: ScoringContext, **kwargs: Any) -> dict[str, Any]:
+    def records(rows: list[dict[str, Any]]) -> list[SampleRecord]:
+        return [SampleRecord.from_json({"model": "m", "benchmark": "b", "owner": "o", **row}) for row in rows]
+
+    return compare_records_metric(metric, name, records(current), records(baseline), context, **kwargs).to_json()
+
+
+def document(raw: dict[str, Any]) -> ResultsDocument:
+    return ResultsDocument(manifest={}, runs=[RunRecord.from_json(run) for run in raw["runs"]])
 
 TONES_30 = [(f"low_{i:03d}", 200.0 + 20 * i, "low") for i in range(1, 16)] + [
     (f"high_{i:03d}", 1500.0 + 100 * i, "high") for i in range(1, 16)
 ]
 
 
-def registry() -> MetricRegistry:
-    reg = MetricRegistry()
-    pytest_audiollm_register_metrics(reg)
-    return reg
-
-
-def run_to(sines: SineDataset, model: str, out: str) -> dict[str, Any]:
+def run_to(sines: SineDataset, model: str, out: str) -> ResultsDocument:
     sines.pytester.runpytest("--audiollm-model", model, "--audiollm-results", out, "-q")
-    return load_results(sines.root / out)
+    return read_results(sines.root / out)
 
 
 def test_pitch_vs_deaf_regresses_with_mcnemar_and_same_model_does_not(sines: SineDataset) -> None:
@@ -46,11 +61,11 @@ def test_pitch_vs_deaf_regresses_with_mcnemar_and_same_model_does_not(sines: Sin
     pitch = run_to(sines, "pitch", "a.json")
     deaf = run_to(sines, "deaf", "b.json")
     base = select_run(pitch, "tones", "deaf")  # the only run of the benchmark
-    assert base is not None and base["model"] == "pitch"
+    assert base is not None and base.model == "pitch"
     current = select_run(deaf, "tones", "deaf")
     assert current is not None
-    assert identity_mismatch(current, base) is None
-    results = {r["metric"]: r for r in compare_runs(current, base, registry(), seed=0, resamples=200, level=0.05,
+    assert identity_mismatch(RunIdentity.of(current), base) is None
+    results = {r["metric"]: r for r in compare_runs(current, base, seed=0, resamples=200, level=0.05,
                                                      tolerances={"macro_f1": None})}  # fmt: skip
     acc = results["accuracy"]
     assert acc["test"] == "mcnemar" and acc["regressed"] is True
@@ -63,59 +78,65 @@ def test_pitch_vs_deaf_regresses_with_mcnemar_and_same_model_does_not(sines: Sin
     assert f1["tolerance"] is None and f1["regressed"] is False  # check turned off
     json.dumps(results, allow_nan=False)
 
-    same = compare_runs(base, base, registry(), seed=0, resamples=200, level=0.05, tolerances={})
+    same = compare_runs(base, base, seed=0, resamples=200, level=0.05, tolerances={})
     for result in same:
         assert result["p_value"] == 1.0 and result["regressed"] is False and result["delta"] == 0.0
         assert result["right_to_wrong"] == [] and result["largest_drops"] == []
 
     # a tolerance larger than the drop: worse, significant, but not a regression
-    lenient = compare_runs(current, base, registry(), seed=0, resamples=200, level=0.05,
-                           tolerances={"accuracy": 0.6})  # fmt: skip
+    lenient = compare_runs(current, base, seed=0, resamples=200, level=0.05, tolerances={"accuracy": 0.6})
     assert next(r for r in lenient if r["metric"] == "accuracy")["regressed"] is False
 
 
 def test_six_samples_cannot_reach_significance(sines: SineDataset) -> None:
-    pitch = run_to(sines, "pitch", "a.json")["runs"][0]
-    deaf = run_to(sines, "deaf", "b.json")["runs"][0]
-    acc = next(r for r in compare_runs(deaf, pitch, registry(), seed=0, resamples=100, level=0.05, tolerances={})
+    pitch = run_to(sines, "pitch", "a.json").runs[0]
+    deaf = run_to(sines, "deaf", "b.json").runs[0]
+    acc = next(r for r in compare_runs(deaf, pitch, seed=0, resamples=100, level=0.05, tolerances={})
                if r["metric"] == "accuracy")  # fmt: skip
     assert acc["p_value"] == 0.125 and acc["regressed"] is False and len(acc["right_to_wrong"]) == 3
 
 
 def test_different_data_or_versions_is_an_error_not_a_comparison(sines: SineDataset) -> None:
-    base = run_to(sines, "pitch", "a.json")["runs"][0]
+    import dataclasses
+
+    base = run_to(sines, "pitch", "a.json").runs[0]
     tones = list(SineDataset.TONES)
     tones[0] = ("low_001", 250.0, "low")  # other audio, same ids
     sines.write(tones=tones)
-    current = run_to(sines, "pitch", "c.json")["runs"][0]
+    current = RunIdentity.of(run_to(sines, "pitch", "c.json").runs[0])
     message = identity_mismatch(current, base)
     assert message is not None and "data checksum" in message and "\n" not in message
-    same_data = dict(current, data_checksum=base["data_checksum"])
+    assert not message.startswith("cannot compare")  # the gate says that once, in front of it
+    same_data = dataclasses.replace(current, data_checksum=base.data_checksum)
     assert identity_mismatch(same_data, base) is None
-    message = identity_mismatch(dict(same_data, benchmark_version="2"), base)
+    message = identity_mismatch(dataclasses.replace(same_data, benchmark_version="2"), base)
     assert message is not None and "version '2'" in message
-    like = {"benchmark_version": "1", "data_checksum": base["data_checksum"], "metrics": {"accuracy": {"version": "9"}}}
+    like = RunIdentity("tones", "1", base.data_checksum, metric_versions={"accuracy": "9"})
     message = identity_mismatch(like, base)
     assert message is not None and "metric 'accuracy'" in message
+    message = identity_mismatch(dataclasses.replace(same_data, scorers={"text_normalizer": "basic-2"}), base)
+    assert message is not None and "text_normalizer" in message and "basic-1" in message
 
 
 def test_load_results_and_select_run_errors(tmp_path: Path) -> None:
     with pytest.raises(AudioLLMError, match="does not exist"):
-        load_results(tmp_path / "missing.json")
+        read_results(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(AudioLLMError, match="not valid JSON"):
-        load_results(tmp_path / "bad.json")
+        read_results(tmp_path / "bad.json")
     (tmp_path / "other.json").write_text('{"hello": 1}')
     with pytest.raises(AudioLLMError, match="not a pytest-audiollm results file"):
-        load_results(tmp_path / "other.json")
+        read_results(tmp_path / "other.json")
     (tmp_path / "v2.json").write_text('{"schema": 2, "runs": []}')
     with pytest.raises(AudioLLMError, match="schema 2"):
-        load_results(tmp_path / "v2.json")
-    doc = {
-        "runs": [{"benchmark": "b", "model": "x"}, {"benchmark": "b", "model": "y"}, {"benchmark": "c", "model": "x"}]
-    }
-    assert select_run(doc, "b", "y") == {"benchmark": "b", "model": "y"}
-    assert select_run(doc, "c", "z") == {"benchmark": "c", "model": "x"}
+        read_results(tmp_path / "v2.json")
+    doc = document(
+        {"runs": [{"benchmark": "b", "model": "x"}, {"benchmark": "b", "model": "y"}, {"benchmark": "c", "model": "x"}]}
+    )
+    found = select_run(doc, "b", "y")
+    assert found is not None and (found.benchmark, found.model) == ("b", "y")
+    found = select_run(doc, "c", "z")
+    assert found is not None and (found.benchmark, found.model) == ("c", "x")
     assert select_run(doc, "d", "x") is None
     with pytest.raises(AudioLLMError, match="one run per benchmark"):
         select_run(doc, "b", "z")
@@ -200,9 +221,11 @@ def test_paired_bootstrap_on_cider_d_corpus_metric() -> None:
 
 
 def test_metrics_of_other_plugins_are_compared_by_value_only() -> None:
-    run = {"scoring": {"task": "classification"}, "metrics": {"mine": {"value": 0.5, "higher_is_better": True}},
+    raw = {"model": "m", "benchmark": "b", "kind": "text", "task": "classification",
+           "scoring": {"task": "classification"}, "metrics": {"mine": {"value": 0.5, "higher_is_better": True}},
            "samples": []}  # fmt: skip
-    base = dict(run, metrics={"mine": {"value": 0.7, "higher_is_better": True}})
-    [result] = compare_runs(run, base, registry(), seed=0, resamples=10, level=0.05, tolerances={})
+    run = RunRecord.from_json(raw)
+    base = RunRecord.from_json(dict(raw, metrics={"mine": {"value": 0.7, "higher_is_better": True}}))
+    [result] = compare_runs(run, base, seed=0, resamples=10, level=0.05, tolerances={})
     assert result["test"] is None and result["p_value"] is None and result["regressed"] is False
     assert result["delta"] == pytest.approx(-0.2) and "no significance test" in result["note"]

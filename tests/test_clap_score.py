@@ -20,7 +20,7 @@ pytest.importorskip("transformers")
 from tiny_audio_models import build_tiny_clap
 
 from pytest_audiollm.errors import AudioLLMError, MissingDependency
-from pytest_audiollm.generation.clap_score import ClapScorer
+from pytest_audiollm.models.clap_score import ClapScorer
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ import pytest
 import soundfile as sf
 import soxr
 
-from pytest_audiollm.benchmarks.sample import AudioRef, Sample
-from pytest_audiollm.models.demo import DemoModel, demo_factory
+from pytest_audiollm.sample import AudioRef, Sample
+from pytest_audiollm.models.adapters.demo import DemoModel, demo_factory
 from pytest_audiollm.models.protocol import ModelOptions, Request
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "pytest_audiollm" / "benchmarks" / "demo"

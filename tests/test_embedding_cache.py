@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_audiollm.generation.embedding_cache import (
+from pytest_audiollm.features.embedding_cache import (
     CACHE_VERSION,
     EmbeddingCache,
     content_hash,
@@ -118,7 +118,7 @@ def test_default_root_follows_the_environment(tmp_path: Path, monkeypatch: pytes
 _WRITER = """
 import sys, time
 import numpy as np
-from pytest_audiollm.generation.embedding_cache import EmbeddingCache
+from pytest_audiollm.features.embedding_cache import EmbeddingCache
 root, key, start, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 rng = np.random.default_rng(0)
 arrays = {"embedding": rng.standard_normal((64, 2048)).astype(np.float32), "logits": rng.standard_normal((64, 527))}

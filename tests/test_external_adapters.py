@@ -188,8 +188,8 @@ def test_naturelm_without_its_package_skips_with_the_install_command(pytester: p
 
 
 def test_naturelm_settings_and_join(naturelm_site: Path) -> None:
-    from pytest_audiollm.benchmarks.sample import Sample
-    from pytest_audiollm.models.naturelm import naturelm_factory
+    from pytest_audiollm.sample import Sample
+    from pytest_audiollm.models.adapters.naturelm import naturelm_factory
     from pytest_audiollm.models.protocol import Request
 
     model = naturelm_factory(ModelOptions(name="naturelm"))
@@ -208,7 +208,7 @@ def test_naturelm_settings_and_join(naturelm_site: Path) -> None:
 
 
 def test_naturelm_missing_package_is_a_missing_dependency(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_audiollm.models.naturelm import naturelm_factory
+    from pytest_audiollm.models.adapters.naturelm import naturelm_factory
 
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)  # hide any installed NatureLM
     with pytest.raises(MissingDependency) as info:
@@ -288,7 +288,7 @@ def test_salmonn_without_a_repository_skips_with_instructions(pytester: pytest.P
 
 
 def test_salmonn_configuration_errors_name_what_to_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_audiollm.models.salmonn import SALMONNModel, salmonn_factory
+    from pytest_audiollm.models.adapters.salmonn import SALMONNModel, salmonn_factory
 
     monkeypatch.delenv("AUDIOLLM_SALMONN_REPO", raising=False)
     with pytest.raises(MissingDependency, match="found no SALMONN checkout at"):
@@ -319,7 +319,7 @@ def test_salmonn_configuration_errors_name_what_to_set(tmp_path: Path, monkeypat
 def test_salmonn_code_that_does_not_import_is_a_missing_dependency(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, expected: str
 ) -> None:
-    from pytest_audiollm.models.salmonn import salmonn_factory
+    from pytest_audiollm.models.adapters.salmonn import salmonn_factory
 
     repo = tmp_path / "SALMONN"
     shutil.copytree(STANDINS / "salmonn", repo)

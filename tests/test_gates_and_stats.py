@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from pytest_audiollm.gates import (
+from pytest_audiollm.conditions import (
     Condition,
     ThresholdOverride,
     ThresholdSyntaxError,

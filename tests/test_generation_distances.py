@@ -1,4 +1,4 @@
-"""Differential tests of pytest_audiollm.generation against audioldm-eval 0.0.3, scipy and scikit-image.
+"""Differential tests of pytest_audiollm.metrics.generation against audioldm-eval 0.0.3, scipy and scikit-image.
 
 audioldm_eval's package ``__init__`` imports torchaudio/ssr_eval (not installed), so its metric
 modules (``metrics/fid.py``, ``kid.py``, ``isc.py``, ``kl.py``) are loaded directly from their files.
@@ -14,7 +14,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from pytest_audiollm.generation import (
+from pytest_audiollm.metrics.generation import (
     audioldm_mel_scale,
     frechet_distance,
     frechet_distance_from_embeddings,

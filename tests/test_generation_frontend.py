@@ -17,8 +17,8 @@ import pytest
 import soundfile as sf
 
 from pytest_audiollm.errors import SampleError, SpecError
-from pytest_audiollm.generation.frontend import PRESETS, read_clip, sinc_hann_resample
-from pytest_audiollm.generation.spectra import lsd_spectrogram, mel_filterbank, tacotron_mel
+from pytest_audiollm.features.frontend import PRESETS, read_clip, sinc_hann_resample
+from pytest_audiollm.features.spectra import lsd_spectrogram, mel_filterbank, tacotron_mel
 
 
 def _noise(n: int, seed: int = 0) -> np.ndarray:
@@ -84,16 +84,17 @@ def test_mel_filterbank_and_lsd_stft_equal_librosa() -> None:
 
 def test_paired_scores_equal_skimage_on_the_mels() -> None:
     skimage_metrics = pytest.importorskip("skimage.metrics")
-    from pytest_audiollm.generation.frontend import Clip
-    from pytest_audiollm.generation.run import FileFeatures
-    from pytest_audiollm.generation.scores import pair_scores
+    from pytest_audiollm.features.frontend import Clip, FileFeatures
+    from pytest_audiollm.metrics.generation.catalog import Lsd, Psnr, Ssim
+    from pytest_audiollm.metrics.generation.protocol import NotScorable, ScoredFile
 
     preset = PRESETS["clean"]
     ref_wave, gen_wave = _noise(20000, 1), _noise(18000, 2) * 0.5 + _noise(18000, 1)[:18000]
     ref = Clip("a", "ref.wav", "0", 16000, 1, ref_wave, preset)
     gen = Clip("a", "gen.wav", "1", 16000, 1, gen_wave.astype(np.float32), preset)
     features = FileFeatures("a", "gen.wav", "1", 1.0)
-    scores, notes = pair_scores(("psnr", "ssim", "lsd"), gen, ref, features, None, 16000)
+    pair = ScoredFile(clip=gen, features=features, rate=16000, reference=ref)
+    scores = {metric.name: metric.file_score(pair) for metric in (Psnr(), Ssim(), Lsd())}
     mel_g, mel_r = tacotron_mel(gen.wave, 16000), tacotron_mel(ref.wave, 16000)
     frames = min(mel_g.shape[1], mel_r.shape[1])
     mel_g, mel_r = mel_g[:, :frames].astype(np.float32), mel_r[:, :frames].astype(np.float32)
@@ -101,9 +102,12 @@ def test_paired_scores_equal_skimage_on_the_mels() -> None:
     data_range = max(mel_g.max(), mel_r.max()) - min(mel_g.min(), mel_r.min())
     expected_ssim = skimage_metrics.structural_similarity(mel_g, mel_r, data_range=data_range)
     assert scores["ssim"] == pytest.approx(expected_ssim, rel=1e-4)
-    assert scores["lsd"] > 0 and not notes
-    same, same_notes = pair_scores(("psnr", "lsd"), ref, ref, features, None, 16000)
-    assert "psnr" not in same and "infinite" in same_notes["psnr"] and same["lsd"] == pytest.approx(0, abs=1e-6)
+    assert scores["lsd"] > 0
+    same = ScoredFile(clip=ref, features=features, rate=16000, reference=ref)
+    with pytest.raises(NotScorable, match="infinite"):
+        Psnr().file_score(same)
+    assert Lsd().file_score(same) == pytest.approx(0, abs=1e-6)
+    assert "mels" in same.cache  # PSNR and SSIM of one file share its mels
 
 
 def test_sinc_hann_resampler_length_and_passband() -> None:
@@ -141,12 +145,21 @@ def test_presets_read_channels_dc_and_reject_bad_files(tmp_path: Path) -> None:
 
 def test_generation_yaml_errors_name_the_key(tmp_path: Path) -> None:
     from pytest_audiollm.benchmarks.spec import parse_spec
+    from pytest_audiollm.builtins import builtin_registries
+
+    metrics, KINDS = builtin_registries()
 
     base = {"name": "g", "task": "generation", "data": {"generated": "a", "reference": "b"}, "metrics": ["fd"]}
-    spec = parse_spec(base, source="x.yaml", base_dir=tmp_path)
-    assert spec.generation is not None and spec.generation.folder_mode and spec.generation.preset == "clean"
+    spec = parse_spec(base, source="x.yaml", base_dir=tmp_path, kinds=KINDS)
+    assert spec.settings.folder_mode and spec.settings.preset == "clean" and spec.kind == "generation"
+    text_metric = parse_spec({**base, "metrics": ["accuracy"]}, source="x.yaml", base_dir=tmp_path, kinds=KINDS)
+    with pytest.raises(SpecError, match="'accuracy' is not a generation metric"):  # checked with the registry
+        KINDS.get("generation").check_metrics(text_metric, metrics)
+    ci_gate = parse_spec({**base, "thresholds": {"fd": "ci_high <= 3"}}, source="x.yaml", base_dir=tmp_path,
+                         kinds=KINDS)  # fmt: skip
+    with pytest.raises(SpecError, match=r"key 'thresholds.fd': a gate on ci_high of fd needs a confidence interval"):
+        KINDS.get("generation").check_metrics(ci_gate, metrics)
     cases = [
-        ({"metrics": ["accuracy"]}, "not a generation metric"),
         ({"generation": {"preset": "audioldm"}}, "generation.preset"),
         ({"generation": {"sample_rate": 44100}}, "16000 and 32000"),
         ({"generation": {"kid_subsets": 0}}, "generation.kid_subsets"),
@@ -156,7 +169,7 @@ def test_generation_yaml_errors_name_the_key(tmp_path: Path) -> None:
     ]
     for change, expected in cases:
         with pytest.raises(SpecError, match=expected):
-            parse_spec({**base, **change}, source="x.yaml", base_dir=tmp_path)
+            parse_spec({**base, **change}, source="x.yaml", base_dir=tmp_path, kinds=KINDS)
     with pytest.raises(SpecError, match="only read by benchmarks of task generation"):
         parse_spec({**base, "task": "asr", "metrics": ["wer"], "data": {"format": "jsonl", "path": "m.jsonl"},
-                    "generation": {}}, source="x.yaml", base_dir=tmp_path)  # fmt: skip
+                    "generation": {}}, source="x.yaml", base_dir=tmp_path, kinds=KINDS)  # fmt: skip

@@ -27,7 +27,7 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Random CNN14 (16 kHz) and VGGish checkpoints in the official file layouts, as environment variables."""
     import torch
 
-    from pytest_audiollm.generation.backbones import build_cnn14, build_vggish
+    from pytest_audiollm.features.backbones import build_cnn14, build_vggish
 
     root = tmp_path_factory.mktemp("checkpoints")
     torch.manual_seed(0)

@@ -21,9 +21,9 @@ pytest.importorskip("transformers")
 
 from tiny_models import build_tiny_qwen2_audio
 
-from pytest_audiollm.benchmarks.sample import Sample
+from pytest_audiollm.sample import Sample
 from pytest_audiollm.errors import ModelOutputError
-from pytest_audiollm.models.hf import HFAudioLLM, hf_factory
+from pytest_audiollm.models.adapters.hf import HFAudioLLM, hf_factory
 from pytest_audiollm.models.protocol import ModelOptions, Request
 
 pytestmark = pytest.mark.slow
@@ -190,7 +190,7 @@ def test_missing_transformers_raises_missing_dependency(tiny_dir: Path) -> None:
 
         sys.meta_path.insert(0, Block())
         from pytest_audiollm.errors import MissingDependency
-        from pytest_audiollm.models.hf import hf_factory
+        from pytest_audiollm.models.adapters.hf import hf_factory
         from pytest_audiollm.models.protocol import ModelOptions
 
         model = hf_factory(ModelOptions(name="hf:x", target={str(tiny_dir)!r}))

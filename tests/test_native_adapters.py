@@ -15,22 +15,22 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from pytest_audiollm.benchmarks.sample import Sample
+from pytest_audiollm.sample import Sample
 from pytest_audiollm.errors import AudioLLMError, MissingDependency, ModelOutputError
-from pytest_audiollm.models import native
-from pytest_audiollm.models.families import SPECS, conversation, fallback_prompt
+from pytest_audiollm.models.adapters import family_adapters, native
+from pytest_audiollm.models.adapters.families import SPECS, conversation, fallback_prompt
 from pytest_audiollm.models.protocol import ModelOptions, Request
 
 pytestmark = pytest.mark.slow
 
 SR = 16000
 FACTORIES = {
-    "qwen2-audio": native.qwen2_audio_factory,
-    "audio-flamingo-3": native.audio_flamingo_3_factory,
-    "qwen2.5-omni": native.qwen2_5_omni_factory,
-    "voxtral": native.voxtral_factory,
-    "phi-4-multimodal": native.phi4_multimodal_factory,
-    "granite-speech": native.granite_speech_factory,
+    "qwen2-audio": family_adapters.qwen2_audio_factory,
+    "audio-flamingo-3": family_adapters.audio_flamingo_3_factory,
+    "qwen2.5-omni": family_adapters.qwen2_5_omni_factory,
+    "voxtral": family_adapters.voxtral_factory,
+    "phi-4-multimodal": family_adapters.phi4_multimodal_factory,
+    "granite-speech": family_adapters.granite_speech_factory,
 }
 
 
@@ -122,8 +122,8 @@ def test_options_default_checkpoint_scoped_keys_and_bad_path(tmp_path: Path) -> 
     assert options.extra["dtype"] == "bfloat16" and options.extra["revision"] == "abc"
     assert "qwen2-audio.path" in options.extra  # another model's setting is left alone
     with pytest.raises(AudioLLMError, match=r"'/nowhere/global' is not a directory.*granite-speech\.path="):
-        native.granite_speech_factory(ModelOptions(name="granite-speech", extra=extra))
-    hub = native.qwen2_audio_factory(ModelOptions(name="qwen2-audio", extra={"path": "org/other", "revision": "r1"}))
+        family_adapters.granite_speech_factory(ModelOptions(name="granite-speech", extra=extra))
+    hub = family_adapters.qwen2_audio_factory(ModelOptions(name="qwen2-audio", extra={"path": "org/other", "revision": "r1"}))
     assert hub.checkpoint_label() == "org/other@r1"
     assert hub.max_audio_seconds is None  # set at load from the processor's window
 
@@ -309,7 +309,7 @@ def test_granite_features_match_a_numpy_reference() -> None:
     pytest.importorskip("torch")
     from transformers.audio_utils import mel_filter_bank
 
-    from pytest_audiollm.models.granite_features import GraniteFeatures, mel_filterbank
+    from pytest_audiollm.models.adapters.granite_features import GraniteFeatures, mel_filterbank
 
     reference_filters = mel_filter_bank(257, 80, 0.0, 8000.0, SR, norm=None, mel_scale="htk")
     np.testing.assert_allclose(mel_filterbank(257, 80, SR).numpy(), reference_filters, atol=1e-5)  # float32
@@ -329,7 +329,7 @@ def test_granite_features_match_a_numpy_reference() -> None:
 
 
 def test_granite_settings_from_old_and_new_config_files(tmp_path: Path) -> None:
-    from pytest_audiollm.models.granite_features import GraniteFeatures
+    from pytest_audiollm.models.adapters.granite_features import GraniteFeatures
 
     old = tmp_path / "old.json"
     old.write_text(json.dumps({"melspec_kwargs": {"sample_rate": 8000, "n_mels": 40, "hop_length": 80}}))

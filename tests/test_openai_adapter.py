@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_audiollm.benchmarks.sample import Sample
+from pytest_audiollm.sample import Sample
 from pytest_audiollm.errors import AudioLLMError
-from pytest_audiollm.models.openai_compatible import (
+from pytest_audiollm.models.adapters.openai_compatible import (
     OpenAICompatibleModel,
     RemoteModelError,
     openai_factory,

@@ -31,7 +31,7 @@ import transformers
 from tiny_models import build_tiny_qwen2_audio
 
 from pytest_audiollm.errors import BudgetExceeded
-from pytest_audiollm.models.hf import HFAudioLLM, hf_factory
+from pytest_audiollm.models.adapters.hf import HFAudioLLM, hf_factory
 from pytest_audiollm.models.memory import MemoryProbe, rss_bytes, trim_heap
 from pytest_audiollm.models.placement import DeviceMap, Gpu, MetaLayout, choose_placement
 from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request
@@ -277,7 +277,7 @@ class TensorModel(AudioModel):
 def _request() -> Request:
     import numpy as np
 
-    from pytest_audiollm.benchmarks.sample import Sample
+    from pytest_audiollm.sample import Sample
 
     silence = np.zeros(800, dtype=np.float32)
     return Request(audio=silence, sample_rate=16000, prompt="", sample=Sample(id="x", audio=None, references=()))

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from pytest_audiollm.benchmarks.spec import AudioSettings, BenchmarkSpec, load_spec, parse_spec
+from pytest_audiollm.builtins import builtin_registries
 from pytest_audiollm.errors import SpecError
-from pytest_audiollm.gates import Condition
-from pytest_audiollm.settings import parse_size
+from pytest_audiollm.conditions import Condition
+from pytest_audiollm.units import parse_size
 
 SOURCE = "benchmarks/test.yaml"
 BASE = Path("/data/bench")
@@ -27,8 +28,11 @@ def minimal() -> dict[str, Any]:
     }
 
 
+_, KINDS = builtin_registries()
+
+
 def parse(raw: Any) -> BenchmarkSpec:
-    return parse_spec(raw, source=SOURCE, base_dir=BASE)
+    return parse_spec(raw, source=SOURCE, base_dir=BASE, kinds=KINDS)
 
 
 def error_of(raw: Any) -> SpecError:
@@ -64,7 +68,7 @@ def test_minimal_spec_and_defaults() -> None:
     assert spec.description == ""
     assert spec.prompt == ""
     assert spec.choices == ()
-    assert spec.synonyms == {}
+    assert spec.settings.synonyms == {}
     assert spec.audio == AudioSettings(sample_rate=None, max_seconds=None)
     assert spec.thresholds == {}
     assert spec.sample_thresholds == {}
@@ -96,7 +100,7 @@ def test_full_spec() -> None:
     assert spec.version == "2"
     assert spec.description == "ESC-50, ten classes"
     assert spec.choices == ("dog", "rain", "sea waves")
-    assert spec.synonyms == {"dog": ("puppy", "hound"), "rain": ("drizzle",)}
+    assert spec.settings.synonyms == {"dog": ("puppy", "hound"), "rain": ("drizzle",)}
     assert spec.audio == AudioSettings(sample_rate=16000, max_seconds=5.0)
     assert isinstance(spec.audio.max_seconds, float)
     assert spec.metrics == ("accuracy", "macro_f1")
@@ -361,7 +365,7 @@ def test_load_spec_reads_yaml(tmp_path: Path) -> None:
         "name: tiny\ntask: asr\ndata: {format: jsonl, path: m.jsonl}\nmetrics: [wer]\nthresholds: {wer: '<= 0.3'}\n",
         encoding="utf-8",
     )
-    spec = load_spec(path)
+    spec = load_spec(path, KINDS)
     assert spec.source == str(path)
     assert spec.data.base_dir == tmp_path
     assert spec.thresholds == {"wer": Condition("value", "<=", 0.3)}
@@ -369,11 +373,11 @@ def test_load_spec_reads_yaml(tmp_path: Path) -> None:
 
 def test_load_spec_errors(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="cannot read the benchmark file"):
-        load_spec(tmp_path / "missing.yaml")
+        load_spec(tmp_path / "missing.yaml", KINDS)
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n", encoding="utf-8")
     with pytest.raises(SpecError, match="is not valid YAML"):
-        load_spec(bad)
+        load_spec(bad, KINDS)
 
 
 # ---------------------------------------------------------------------------------------------------------------

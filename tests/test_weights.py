@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_audiollm.errors import MissingDependency
-from pytest_audiollm.generation.weights import (
+from pytest_audiollm.features.weights import (
     CHECKPOINTS,
     CheckpointError,
     CheckpointMismatch,

@@ -1,7 +1,7 @@
 """Tiny randomly-initialised Whisper and CLAP checkpoints, built fully offline for tests.
 
 Both are saved with ``save_pretrained`` into a directory that the ``whisper`` / ``clap`` adapters (and
-:class:`~pytest_audiollm.generation.clap_score.ClapScorer`) load with ``path=DIR``; nothing is downloaded.
+:class:`~pytest_audiollm.models.clap_score.ClapScorer`) load with ``path=DIR``; nothing is downloaded.
 
 - Whisper: a byte-level BPE (256 byte symbols, no merges, as in ``tiny_models.py``) wrapped in transformers'
   ``WhisperTokenizer``, plus Whisper's special tokens in the real vocabulary order (``<|endoftext|>``,

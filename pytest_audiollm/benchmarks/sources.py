@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_audiollm.benchmarks.data_spec import DATA_FORMATS, DataSpec
-from pytest_audiollm.benchmarks.sample import AudioRef, Sample
 from pytest_audiollm.errors import SpecError
+from pytest_audiollm.sample import AudioRef, Sample
 
 AUDIO_EXTENSIONS = ("wav", "flac", "mp3", "ogg", "opus", "aiff", "aif")
 _NOT_ID_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
@@ -337,11 +337,11 @@ def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
 
 def _shards(data: DataSpec) -> list[Path]:
     """The shards: a tar, a folder (its ``*.tar``, sorted), a glob (sorted), a brace pattern (in order)."""
-    from braceexpand import braceexpand
+    from pytest_audiollm.benchmarks.data_spec import expand_braces
 
     pattern = str(data.resolve())
     shards: list[Path] = []
-    for expanded in braceexpand(pattern):
+    for expanded in expand_braces(pattern):
         if any(ch in expanded for ch in "*?["):
             matches = sorted(glob.glob(expanded))
             if not matches:

@@ -1,4 +1,9 @@
-"""BenchmarkSpec: a validated benchmark YAML. Every error names the file, the key and what was expected."""
+"""BenchmarkSpec: a validated benchmark YAML. Every error names the file, the key and what was expected.
+
+The common keys are read here; the keys of one kind of evaluation (``synonyms`` of text tasks, the
+``generation:`` block, ...) are read by that task kind, which the caller passes in (``KindParsers``: the task-kind
+registry). So this module knows no task by name.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pytest_audiollm.benchmarks.data_spec import DATA_FORMATS, DataSpec
+from pytest_audiollm.conditions import Condition, ThresholdSyntaxError, parse_condition
 from pytest_audiollm.errors import SpecError
-from pytest_audiollm.gates import Condition, ThresholdSyntaxError, parse_condition
 
-TASKS = ("captioning", "asr", "classification", "qa", "species", "generation")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_TOP_KEYS = (
+COMMON_KEYS = (
     "name",
     "version",
     "task",
@@ -24,26 +28,17 @@ _TOP_KEYS = (
     "data",
     "prompt",
     "choices",
-    "synonyms",
     "audio",
     "metrics",
     "thresholds",
     "sample_thresholds",
-    "text_normalizer",
-    "caption_tokenizer",
     "max_regression",
     "regression_level",
-    "generation",
 )
-TEXT_NORMALIZERS = ("none", "basic", "whisper_english")
-CAPTION_TOKENIZERS = ("ptb", "basic")
-if TYPE_CHECKING:
-    from pytest_audiollm.generation.task import GenerationSettings
-
-_REQUIRED = ("name", "task", "data", "metrics")
-_DATA_KEYS = ("format", "path", "fields")
-_FIELD_KEYS = ("audio", "reference", "id", "prompt")
-_AUDIO_KEYS = ("sample_rate", "max_seconds")
+REQUIRED_KEYS = ("name", "task", "data", "metrics")
+DATA_KEYS = ("format", "path", "fields")
+FIELD_KEYS = ("audio", "reference", "id", "prompt")
+AUDIO_KEYS = ("sample_rate", "max_seconds")
 
 
 @dataclass(frozen=True)
@@ -54,7 +49,7 @@ class AudioSettings:
 
 @dataclass(frozen=True)
 class BenchmarkSpec:
-    """One benchmark: its data, prompt, metrics and thresholds."""
+    """One benchmark: its data, prompt, metrics and thresholds, and its task kind's own settings."""
 
     name: str
     task: str
@@ -64,17 +59,15 @@ class BenchmarkSpec:
     description: str = ""
     prompt: str = ""
     choices: tuple[str, ...] = ()
-    synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     audio: AudioSettings = AudioSettings()
     thresholds: dict[str, Condition] = field(default_factory=dict)
     sample_thresholds: dict[str, Condition] = field(default_factory=dict)
-    text_normalizer: str = "basic"
-    caption_tokenizer: str = "ptb"
     # with --audiollm-baseline: the largest tolerated worsening per metric (None: not gated), and the test level
     max_regression: dict[str, float | None] = field(default_factory=dict)
     regression_level: float = 0.05
     source: str = ""
-    generation: GenerationSettings | None = None  # task generation: folders, preset, metric settings
+    kind: str = ""  # the task kind that runs it ("text", "generation", ...); set by the kind's parser
+    settings: Any = None  # the task kind's own settings (TextSettings, GenerationSettings, ...)
 
     def render_prompt(self, sample_prompt: str = "") -> str:
         """The prompt for one sample: ``{choices}`` and ``{question}`` filled in.
@@ -87,7 +80,37 @@ class BenchmarkSpec:
         return template.replace("{choices}", ", ".join(self.choices)).replace("{question}", sample_prompt)
 
 
-def load_spec(path: Path) -> BenchmarkSpec:
+@dataclass(frozen=True)
+class KindBlock:
+    """What a task kind read from a spec: its settings, and the data when it reads ``data:`` its own way."""
+
+    settings: Any
+    data: DataSpec | None = None
+
+
+class KindParser(Protocol):
+    """The part of a task kind that reads YAML (see :class:`pytest_audiollm.tasks.base.TaskKind`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def keys(self) -> tuple[str, ...]: ...
+
+    def parse(self, raw: Mapping[str, Any], spec: BenchmarkSpec, base_dir: Path) -> KindBlock: ...
+
+
+class KindParsers(Protocol):
+    """Which task kind reads a task (the task-kind registry)."""
+
+    def for_task(self, task: str) -> KindParser | None: ...
+
+    def task_names(self) -> tuple[str, ...]: ...
+
+    def parsers(self) -> Sequence[KindParser]: ...
+
+
+def load_spec(path: Path, kinds: KindParsers) -> BenchmarkSpec:
     """Read and validate a benchmark YAML file."""
     import yaml
 
@@ -100,84 +123,101 @@ def load_spec(path: Path) -> BenchmarkSpec:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SpecError(source, "", f"is not valid YAML: {exc}") from exc
-    return parse_spec(raw, source=source, base_dir=path.parent)
+    return parse_spec(raw, source=source, base_dir=path.parent, kinds=kinds)
 
 
-def parse_spec(raw: Any, *, source: str, base_dir: Path) -> BenchmarkSpec:
+def parse_spec(raw: Any, *, source: str, base_dir: Path, kinds: KindParsers) -> BenchmarkSpec:
     """Validate a mapping (parsed YAML or a dict from a plugin) into a BenchmarkSpec."""
     if not isinstance(raw, Mapping):
-        raise SpecError(source, "", f"expected a mapping of keys ({', '.join(_REQUIRED)}, ...), got {_kind(raw)}")
-    _check_keys(raw, _TOP_KEYS, source, "")
-    for key in _REQUIRED:
+        raise SpecError(
+            source, "", f"expected a mapping of keys ({', '.join(REQUIRED_KEYS)}, ...), got {describe_value(raw)}"
+        )
+    task = string_value(raw, "task", source) if "task" in raw else ""
+    parser = kinds.for_task(task) if task else None
+    _check_top_keys(raw, parser, kinds, source)
+    for key in REQUIRED_KEYS:
         if key not in raw:
-            raise SpecError(source, key, f"is required ({_hint(key)})")
-    name = _string(raw, "name", source)
+            raise SpecError(source, key, f"is required ({_hint(key, kinds)})")
+    name = string_value(raw, "name", source)
     if not _NAME.match(name):
         raise SpecError(source, "name", f"{name!r} must use letters, digits, '_', '.', '-' only")
-    task = _string(raw, "task", source)
-    if task not in TASKS:
+    if parser is None:
+        tasks = kinds.task_names()
         raise SpecError(
-            source, "task", f"unknown task {task!r}: expected one of {', '.join(TASKS)}{_close(task, TASKS)}"
+            source, "task", f"unknown task {task!r}: expected one of {', '.join(tasks)}{close_match(task, tasks)}"
         )
-    metrics = tuple(_string_list(raw, "metrics", source))
+    metrics = tuple(string_list(raw, "metrics", source))
     if not metrics:
         raise SpecError(source, "metrics", "must list at least one metric")
-    choices = tuple(_string_list(raw, "choices", source)) if "choices" in raw else ()
-    generation = None
-    if task == "generation":
-        from pytest_audiollm.generation.task import parse_generation, parse_generation_data
-
-        folders = parse_generation_data(raw["data"], source, base_dir) if isinstance(raw["data"], Mapping) else {}
-        generation = parse_generation(raw.get("generation"), folders, metrics, source)
-        if folders:
-            data = next(iter(generation.systems.values()))
-        else:
-            data = dataclasses.replace(_data(raw["data"], source, base_dir), needs_reference=False)
-    elif "generation" in raw:
-        raise SpecError(source, "generation", "is only read by benchmarks of task generation")
-    else:
-        data = _data(raw["data"], source, base_dir)
-    return BenchmarkSpec(
+    choices = tuple(_choices(raw, source)) if "choices" in raw else ()
+    spec = BenchmarkSpec(
         name=name,
         task=task,
-        data=data,
+        data=DataSpec(format="", path="", base_dir=base_dir, source=source),
         metrics=metrics,
         version=str(raw.get("version", "1")),
-        description=_string(raw, "description", source) if "description" in raw else "",
-        prompt=_string(raw, "prompt", source) if "prompt" in raw else "",
+        description=string_value(raw, "description", source) if "description" in raw else "",
+        prompt=string_value(raw, "prompt", source) if "prompt" in raw else "",
         choices=choices,
-        synonyms=_synonyms(raw.get("synonyms"), source),
         audio=_audio(raw.get("audio"), source),
         thresholds=_conditions(raw.get("thresholds"), metrics, source, "thresholds"),
         sample_thresholds=_conditions(raw.get("sample_thresholds"), metrics, source, "sample_thresholds"),
-        text_normalizer=_one_of(raw, "text_normalizer", TEXT_NORMALIZERS, "basic", source),
-        caption_tokenizer=_one_of(raw, "caption_tokenizer", CAPTION_TOKENIZERS, "ptb", source),
         max_regression=_max_regression(raw.get("max_regression"), metrics, source),
         regression_level=_level(raw.get("regression_level", 0.05), source),
         source=source,
-        generation=generation,
+        kind=parser.name,
     )
+    block = parser.parse(raw, spec, base_dir)
+    data = block.data if block.data is not None else parse_data(raw["data"], source, base_dir)
+    return dataclasses.replace(spec, data=data, settings=block.settings)
 
 
-def _data(raw: Any, source: str, base_dir: Path) -> DataSpec:
+def _check_top_keys(raw: Mapping[Any, Any], parser: KindParser | None, kinds: KindParsers, source: str) -> None:
+    """Unknown keys are errors; a key of another task kind says which tasks read it."""
+    allowed = (*COMMON_KEYS, *(parser.keys if parser is not None else ()))
+    for key in raw:
+        if str(key) in allowed:
+            continue
+        owners = [p for p in kinds.parsers() if str(key) in p.keys]
+        if owners and parser is not None:
+            readers = ", ".join(t for t in kinds.task_names() if kinds.for_task(t) in owners)
+            raise SpecError(source, str(key), f"is only read by benchmarks of task {readers}")
+        if owners:
+            continue  # the task is unknown: that error comes next
+        every = (*COMMON_KEYS, *(k for p in kinds.parsers() for k in p.keys))
+        raise SpecError(
+            source, str(key), f"is not a known key{close_match(str(key), every)}; allowed here: {', '.join(allowed)}"
+        )
+
+
+def _choices(raw: Mapping[str, Any], source: str) -> list[str]:
+    return string_list(raw, "choices", source)
+
+
+def parse_data(raw: Any, source: str, base_dir: Path) -> DataSpec:
+    """The common ``data:`` block: format, path and field names."""
     if not isinstance(raw, Mapping):
-        raise SpecError(source, "data", f"expected a mapping with format, path and fields, got {_kind(raw)}")
-    _check_keys(raw, _DATA_KEYS, source, "data.")
+        raise SpecError(source, "data", f"expected a mapping with format, path and fields, got {describe_value(raw)}")
+    check_keys(raw, DATA_KEYS, source, "data.")
     for key in ("format", "path"):
         if raw.get(key) is None or raw.get(key) == "":
-            raise SpecError(source, f"data.{key}", f"is required ({_hint('data.' + key)})")
+            raise SpecError(source, f"data.{key}", f"is required ({_hint('data.' + key, None)})")
     fmt = str(raw["format"])
     if fmt not in DATA_FORMATS:
         raise SpecError(source, "data.format", f"unknown format {fmt!r}: expected one of {', '.join(DATA_FORMATS)}")
     fields = raw.get("fields", {}) or {}
     if not isinstance(fields, Mapping):
         raise SpecError(
-            source, "data.fields", f"expected a mapping such as {{audio: audio, reference: label}}, got {_kind(fields)}"
+            source,
+            "data.fields",
+            f"expected a mapping such as {{audio: audio, reference: label}}, got {describe_value(fields)}",
         )
-    _check_keys(fields, _FIELD_KEYS, source, "data.fields.")
+    check_keys(fields, FIELD_KEYS, source, "data.fields.")
     for key, value in fields.items():
         if not isinstance(value, str) or not value:
-            raise SpecError(source, f"data.fields.{key}", f"expected the name of a manifest field, got {_kind(value)}")
+            raise SpecError(
+                source, f"data.fields.{key}", f"expected the name of a manifest field, got {describe_value(value)}"
+            )
     return DataSpec(
         format=fmt,
         path=str(raw["path"]),
@@ -192,9 +232,11 @@ def _audio(raw: Any, source: str) -> AudioSettings:
         return AudioSettings()
     if not isinstance(raw, Mapping):
         raise SpecError(
-            source, "audio", f"expected a mapping such as {{sample_rate: 16000, max_seconds: 30}}, got {_kind(raw)}"
+            source,
+            "audio",
+            f"expected a mapping such as {{sample_rate: 16000, max_seconds: 30}}, got {describe_value(raw)}",
         )
-    _check_keys(raw, _AUDIO_KEYS, source, "audio.")
+    check_keys(raw, AUDIO_KEYS, source, "audio.")
     rate = raw.get("sample_rate")
     seconds = raw.get("max_seconds")
     if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0):
@@ -209,7 +251,9 @@ def _conditions(raw: Any, metrics: Sequence[str], source: str, key: str) -> dict
         return {}
     if not isinstance(raw, Mapping):
         raise SpecError(
-            source, key, f"expected a mapping of metric to condition such as {{accuracy: '>= 0.6'}}, got {_kind(raw)}"
+            source,
+            key,
+            f"expected a mapping of metric to condition such as {{accuracy: '>= 0.6'}}, got {describe_value(raw)}",
         )
     out: dict[str, Condition] = {}
     for metric, expr in raw.items():
@@ -219,7 +263,7 @@ def _conditions(raw: Any, metrics: Sequence[str], source: str, key: str) -> dict
                 source,
                 f"{key}.{metric}",
                 f"sets a threshold on {metric!r}, which is not in this benchmark's metrics "
-                f"({', '.join(metrics)}){_close(metric, metrics)}; add it to 'metrics' or fix the name",
+                f"({', '.join(metrics)}){close_match(metric, metrics)}; add it to 'metrics' or fix the name",
             )
         try:
             out[metric] = parse_condition(str(expr))
@@ -228,26 +272,13 @@ def _conditions(raw: Any, metrics: Sequence[str], source: str, key: str) -> dict
     return out
 
 
-def _synonyms(raw: Any, source: str) -> dict[str, tuple[str, ...]]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise SpecError(source, "synonyms", f"expected a mapping of label to a list of other names, got {_kind(raw)}")
-    out: dict[str, tuple[str, ...]] = {}
-    for label, names in raw.items():
-        if isinstance(names, str):
-            names = [names]
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise SpecError(source, f"synonyms.{label}", "expected a list of strings")
-        out[str(label)] = tuple(names)
-    return out
-
-
 def _max_regression(raw: Any, metrics: Sequence[str], source: str) -> dict[str, float | None]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise SpecError(source, "max_regression", f"expected a mapping of metric to tolerance or off, got {_kind(raw)}")
+        raise SpecError(
+            source, "max_regression", f"expected a mapping of metric to tolerance or off, got {describe_value(raw)}"
+        )
     out: dict[str, float | None] = {}
     for metric, value in raw.items():
         metric = str(metric)
@@ -258,64 +289,68 @@ def _max_regression(raw: Any, metrics: Sequence[str], source: str) -> dict[str, 
         elif isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
             out[metric] = float(value)
         else:
-            raise SpecError(source, f"max_regression.{metric}", f"expected a tolerance >= 0 or off, got {_kind(value)}")
+            raise SpecError(
+                source, f"max_regression.{metric}", f"expected a tolerance >= 0 or off, got {describe_value(value)}"
+            )
     return out
 
 
 def _level(value: Any, source: str) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1:
         return float(value)
-    raise SpecError(source, "regression_level", f"expected a significance level between 0 and 1, got {_kind(value)}")
+    raise SpecError(
+        source, "regression_level", f"expected a significance level between 0 and 1, got {describe_value(value)}"
+    )
 
 
-def _one_of(raw: Mapping[str, Any], key: str, options: Sequence[str], default: str, source: str) -> str:
+def one_of(raw: Mapping[str, Any], key: str, options: Sequence[str], default: str, source: str) -> str:
     value = str(raw.get(key, default))
     if value not in options:
         raise SpecError(
-            source, key, f"unknown value {value!r}: expected one of {', '.join(options)}{_close(value, options)}"
+            source, key, f"unknown value {value!r}: expected one of {', '.join(options)}{close_match(value, options)}"
         )
     return value
 
 
-def _check_keys(raw: Mapping[Any, Any], allowed: Sequence[str], source: str, prefix: str) -> None:
+def check_keys(raw: Mapping[Any, Any], allowed: Sequence[str], source: str, prefix: str) -> None:
     for key in raw:
         if str(key) not in allowed:
             raise SpecError(
                 source,
                 f"{prefix}{key}",
-                f"is not a known key{_close(str(key), allowed)}; allowed here: {', '.join(allowed)}",
+                f"is not a known key{close_match(str(key), allowed)}; allowed here: {', '.join(allowed)}",
             )
 
 
-def _string(raw: Mapping[str, Any], key: str, source: str) -> str:
+def string_value(raw: Mapping[str, Any], key: str, source: str) -> str:
     value = raw[key]
     if not isinstance(value, str | int | float) or isinstance(value, bool) or value == "":
-        raise SpecError(source, key, f"expected a non-empty string, got {_kind(value)}")
+        raise SpecError(source, key, f"expected a non-empty string, got {describe_value(value)}")
     return str(value)
 
 
-def _string_list(raw: Mapping[str, Any], key: str, source: str) -> list[str]:
+def string_list(raw: Mapping[str, Any], key: str, source: str) -> list[str]:
     value = raw[key]
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
-        raise SpecError(source, key, f"expected a list of strings, got {_kind(value)}")
+        raise SpecError(source, key, f"expected a list of strings, got {describe_value(value)}")
     return [str(v) for v in value]
 
 
-def _close(word: str, options: Sequence[str]) -> str:
+def close_match(word: str, options: Sequence[str]) -> str:
     match = difflib.get_close_matches(word, list(options), n=1)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def _kind(value: Any) -> str:
+def describe_value(value: Any) -> str:
     return "nothing" if value is None else f"{type(value).__name__} {value!r}"[:80]
 
 
-def _hint(key: str) -> str:
+def _hint(key: str, kinds: KindParsers | None) -> str:
     return {
         "name": "a short benchmark name such as esc50-mini",
-        "task": f"one of {', '.join(TASKS)}",
+        "task": f"one of {', '.join(kinds.task_names())}" if kinds is not None else "a task name",
         "data": "a mapping with format, path and fields",
         "metrics": "a list such as [accuracy, macro_f1]",
         "data.format": f"one of {', '.join(DATA_FORMATS)}",

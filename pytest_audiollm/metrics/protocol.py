@@ -103,4 +103,4 @@ def checked_weights(weights: npt.NDArray[np.float64], n: int) -> npt.NDArray[np.
     return array
 
 
-AnyMetric = Metric | CorpusMetric
+AnyMetric = MetricInfo  # Metric | CorpusMetric | generation metrics (pytest_audiollm.metrics.generation.protocol)

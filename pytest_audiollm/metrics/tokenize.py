@@ -41,6 +41,7 @@ from pytest_audiollm.metrics.normalize import words
 TOKENIZERS = ("ptb", "basic")
 PTB_JAR = "tokenizer/stanford-corenlp-3.4.1.jar"
 PTB_VERSION = "ptb-corenlp-3.4.1"
+TOKENIZER_VERSIONS = {"ptb": PTB_VERSION, "basic": "basic-1"}  # what results record as the scorer's version
 # pycocoevalcap.tokenizer.ptbtokenizer.PUNCTUATIONS
 PUNCTUATIONS = frozenset(
     ["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"]

@@ -33,7 +33,7 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from pytest_audiollm.errors import BudgetExceeded
-from pytest_audiollm.settings import format_size
+from pytest_audiollm.units import format_size
 
 __all__ = [
     "BNB_4BIT_BLOCKSIZE",

@@ -9,43 +9,25 @@ map) and the memory probe sums the counters of every device the placement uses.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 from pytest_audiollm.errors import AudioLLMError, BudgetExceeded, MissingDependency
 from pytest_audiollm.models.memory import MemoryProbe, resolve_device
 from pytest_audiollm.models.placement import Placement
-from pytest_audiollm.settings import format_size
+from pytest_audiollm.models.protocol import AudioGenerator, AudioModel, Subject
+from pytest_audiollm.records import SubjectStats
+from pytest_audiollm.units import format_size
 
 if TYPE_CHECKING:
-    from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request
-    from pytest_audiollm.registry import ModelFactory
+    import numpy as np
+    import numpy.typing as npt
 
+    from pytest_audiollm.models.protocol import ModelOptions, Request
+    from pytest_audiollm.models.registry import ModelFactory
 
-@dataclass
-class ModelStats:
-    """Timing and memory of one model in one process; travels to the controller on gate reports."""
-
-    fingerprint: str = ""
-    device: str = ""
-    loads: int = 0
-    load_s: float = 0.0
-    warmup_s: float = 0.0
-    predict_s: float = 0.0
-    predicted: int = 0
-    batches: int = 0
-    budget_bytes: int | None = None
-    estimate_bytes: int | None = None
-    peak_bytes: int = 0  # the largest of the three phases
-    peak_load_bytes: int = 0  # high-water mark of load() above the memory in use before it
-    peak_warmup_bytes: int = 0  # resident model + the largest transient of warm-up
-    peak_predict_bytes: int = 0  # resident model + the largest transient of any predict() call
-    placement: dict[str, Any] | None = None  # Placement.to_json() for models that plan one (hf:)
-    adapter_digest: str | None = None  # sha256 of a LoRA adapter (--audiollm-adapter)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+T = TypeVar("T")
 
 
 class LoadFailed(AudioLLMError):
@@ -60,8 +42,8 @@ class ModelSession:
     factory: ModelFactory
     options: ModelOptions
     budget: int | None = None
-    stats: ModelStats = field(default_factory=ModelStats)
-    model: AudioModel | None = None
+    stats: SubjectStats = field(default_factory=SubjectStats)
+    model: Subject | None = None
     failure: AudioLLMError | None = None
     _probe: MemoryProbe | None = None
 
@@ -69,7 +51,7 @@ class ModelSession:
     def loaded(self) -> bool:
         return self.model is not None
 
-    def ensure_loaded(self) -> AudioModel:
+    def ensure_loaded(self) -> Subject:
         """The loaded model; raises BudgetExceeded, MissingDependency or LoadFailed (remembered for later items)."""
         if self.model is not None:
             return self.model
@@ -82,7 +64,7 @@ class ModelSession:
             raise
         return self.model
 
-    def _load(self) -> AudioModel:
+    def _load(self) -> Subject:
         try:
             model = self.factory(self.options)
         except MissingDependency:
@@ -146,17 +128,43 @@ class ModelSession:
         stats.peak_predict_bytes = max(stats.peak_predict_bytes, probe.peaks["predict"])
         stats.peak_bytes = max(stats.peak_bytes, probe.peak)
 
+    def audio_model(self) -> AudioModel:
+        """The loaded subject, which must be an AudioModel (it answers in text)."""
+        model = self.ensure_loaded()
+        if not isinstance(model, AudioModel):
+            raise _wrong_kind(self.name, model, "an AudioModel")
+        return model
+
+    def audio_generator(self) -> AudioGenerator:
+        """The loaded subject, which must be an AudioGenerator (it answers with audio)."""
+        model = self.ensure_loaded()
+        if not isinstance(model, AudioGenerator):
+            raise _wrong_kind(self.name, model, "an AudioGenerator")
+        return model
+
     def predict(self, requests: Sequence[Request]) -> Sequence[str]:
+        """``predict()`` of the loaded AudioModel, through the one timed, memory-probed call path."""
+        model = self.audio_model()
+        return self.call(lambda _: model.predict(requests), len(requests))
+
+    def generate(self, prompts: Sequence[str]) -> Sequence[npt.NDArray[np.float32]]:
+        """``generate()`` of the loaded AudioGenerator, through the one timed, memory-probed call path."""
+        model = self.audio_generator()
+        return self.call(lambda _: model.generate(prompts), len(prompts))
+
+    def call(self, work: Callable[[Subject], T], count: int) -> T:
+        """Run ``work(subject)`` as one call of the subject: timed into ``predict_s`` (with ``count`` items in
+        ``predicted``, one batch), with its memory high-water mark in ``peak_predict_bytes``."""
         model = self.ensure_loaded()
         probe = self._probe
         if probe is not None:
             probe.start("predict")  # before the clock starts: reading /proc is not the model's time
         started = time.perf_counter()
         try:
-            return model.predict(requests)
+            return work(model)
         finally:
             self.stats.predict_s += time.perf_counter() - started
-            self.stats.predicted += len(requests)
+            self.stats.predicted += count
             self.stats.batches += 1
             if probe is not None:
                 probe.end("predict")
@@ -168,13 +176,19 @@ class ModelSession:
             self.model = None
 
     @staticmethod
-    def _safe_unload(model: AudioModel) -> None:
+    def _safe_unload(model: Subject) -> None:
         try:
             model.unload()
         finally:
             import gc
 
             gc.collect()
+
+
+def _wrong_kind(name: str, model: Subject, wanted: str) -> AudioLLMError:
+    from pytest_audiollm.errors import ModelOutputError
+
+    return ModelOutputError(f"model {name!r} is a {model.kind}, not {wanted}: it cannot run this benchmark's task")
 
 
 def _why(exc: Exception) -> str:

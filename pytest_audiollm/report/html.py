@@ -38,16 +38,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_audiollm.records import GateSummary, MetricRecord
+from pytest_audiollm.report.html_samples import CELL_CHARS, sample_detail, worst_section
 from pytest_audiollm.report.players import AUDIO_BUDGET_BYTES, AudioEmbedder
 from pytest_audiollm.report.players import cut as _cut
 from pytest_audiollm.report.players import escape as _e
 
 if TYPE_CHECKING:
+    from pytest_audiollm.records import RunRecord
     from pytest_audiollm.results.collector import ResultsCollector
+    from pytest_audiollm.tasks.registry import TaskKindRegistry
 
-WORST_PER_RUN = 5
-CELL_CHARS = 160  # prediction / references shown in a results-table row
-DETAIL_CHARS = 4000  # prediction / prompt shown in a sample's detail
 
 STYLE = (
     "<style>"
@@ -83,116 +84,76 @@ def _main_score(row: dict[str, Any]) -> tuple[str, float | None]:
     return "", None
 
 
-# ------------------------------------------------------------------------------------------------- samples
-
-
-def sample_detail(row: dict[str, Any], player: str = "") -> str:
-    """One sample's prompt, prediction, references, scores and error (no newlines: it goes into the log area)."""
-    items = [("id", row.get("id")), ("model", row.get("model")), ("benchmark", row.get("benchmark"))]
-    if row.get("prompt"):
-        items.append(("prompt", _cut(str(row["prompt"]), DETAIL_CHARS)))
-    prediction = row.get("prediction")
-    items.append(("prediction", "(none)" if prediction is None else _cut(str(prediction), DETAIL_CHARS)))
-    items.append(("references", " | ".join(_cut(str(r), DETAIL_CHARS) for r in row.get("references") or [])))
-    scores = row.get("scores") or {}
-    if scores:
-        items.append(("scores", ", ".join(f"{name} = {_num(value)}" for name, value in scores.items())))
-    if row.get("error"):
-        items.append((f"error ({row.get('error_kind')})", _cut(str(row["error"]), DETAIL_CHARS)))
-    if row.get("audio_path"):
-        items.append(("audio", row["audio_path"]))
-    body = "".join(f"<dt>{_e(key)}</dt><dd>{_e(value)}</dd>" for key, value in items)
-    audio = f"<dd>{player}</dd>" if player else ""
-    return f'<dl class="audiollm-sample">{body}{audio}</dl>'
-
-
-def _worst(run: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """The main metric of a run and its WORST_PER_RUN worst samples (errors first)."""
-    samples = run.get("samples") or []
-    metric = next((name for name in run["metrics"] if any(name in (s.get("scores") or {}) for s in samples)), "")
-    higher = bool(run["metrics"].get(metric, {}).get("higher_is_better", True))
-
-    def badness(sample: dict[str, Any]) -> tuple[int, float]:
-        if sample.get("error_kind"):
-            return (0, 0.0)
-        value = (sample.get("scores") or {}).get(metric)
-        if value is None:
-            return (1, 0.0)
-        return (2, float(value) if higher else -float(value))
-
-    candidates = [s for s in samples if s.get("error_kind") or metric in (s.get("scores") or {})]
-    return metric, sorted(candidates, key=badness)[:WORST_PER_RUN]
-
-
 # ------------------------------------------------------------------------------------------------- summary
 
 
-def _group(runs: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
+def _group(runs: Iterable[RunRecord]) -> dict[str, list[RunRecord]]:
+    grouped: dict[str, list[RunRecord]] = {}
     for run in runs:
-        grouped.setdefault(run["benchmark"], []).append(run)
+        grouped.setdefault(run.benchmark, []).append(run)
     return grouped
 
 
-def _gate_cell(gate: dict[str, Any] | None) -> str:
+def _gate_cell(gate: GateSummary | None) -> str:
     if gate is None:
         return '<span title="no gate">-</span>'
-    status = {True: "PASS", False: "FAIL", None: "SKIP"}[gate.get("passed")]
-    bound = "" if gate.get("bound") == "value" else f"{gate.get('bound')} "
-    condition = f"{bound}{gate.get('op')} {gate.get('threshold')}"
+    status = {True: "PASS", False: "FAIL", None: "SKIP"}[gate.passed]
+    bound = "" if gate.bound == "value" else f"{gate.bound} "
+    condition = f"{bound}{gate.op} {gate.threshold}"
     return f'<span class="{status.lower()}" title="{_e(condition)}">{status}</span>'
 
 
-def _baseline_cell(metric: dict[str, Any]) -> str:
-    base = metric.get("baseline")
-    if not isinstance(base, dict):
+def _baseline_cell(metric: MetricRecord) -> str:
+    base = metric.baseline
+    if base is None:
         return "-"
-    delta = base.get("delta")
+    delta = base.delta
     text = "n/a" if delta is None else f"{float(delta):+.4f}"
-    p_value = base.get("p_value")
-    title = f"baseline {_num(base.get('baseline_value'))}" + ("" if p_value is None else f", p = {float(p_value):.3g}")
-    regressed = bool(base.get("regressed"))
+    p_value = base.p_value
+    title = f"baseline {_num(base.baseline_value)}" + ("" if p_value is None else f", p = {float(p_value):.3g}")
+    regressed = bool(base.regressed)
     mark = " regressed" if regressed else ""
     css = ' class="regressed"' if regressed else ""
     return f'<span{css} title="{_e(title)}">{_e(text)}{mark}</span>'
 
 
-def _value(run: dict[str, Any], metric: str) -> Any:
-    return (run["metrics"].get(metric) or {}).get("value")
+def _value(run: RunRecord, metric: str) -> Any:
+    return run.metrics[metric].value if metric in run.metrics else None
 
 
 def _attrs(**values: str) -> str:
     return "".join(f' data-audiollm-{key}="{_e(value)}"' for key, value in values.items())
 
 
-def _benchmark_table(benchmark: str, runs: list[dict[str, Any]]) -> list[str]:
-    from pytest_audiollm.settings import format_size
+def _benchmark_table(benchmark: str, runs: list[RunRecord]) -> list[str]:
+    from pytest_audiollm.units import format_size
 
-    metrics = list(dict.fromkeys(name for run in runs for name in run["metrics"]))
-    with_baseline = any(isinstance(m.get("baseline"), dict) for run in runs for m in run["metrics"].values())
+    metrics = list(dict.fromkeys(name for run in runs for name in run.metrics))
+    with_baseline = any(m.baseline is not None for run in runs for m in run.metrics.values())
     head = ["<th>model</th>", "<th>samples</th>", "<th>errors</th>"]
     for name in metrics:
-        arrow = "\u2191" if all(r["metrics"].get(name, {}).get("higher_is_better", True) for r in runs) else "\u2193"
+        higher = all(r.metrics[name].higher_is_better for r in runs if name in r.metrics)
+        arrow = "\u2191" if higher else "\u2193"
         head += [f"<th>{_e(name)} {arrow}</th>", "<th>95% CI</th>", "<th>gate</th>"]
         if with_baseline:
             head.append("<th>\u0394 baseline</th>")
     head += ["<th>load s</th>", "<th>warm-up s</th>", "<th>samples/s</th>", "<th>peak memory</th>"]
     body = []
     for run in runs:
-        gates = {g["metric"]: g for g in run["gates"]}
-        counts, timing, memory = run["counts"], run["timing"], run["memory"]
+        gates = {g.metric: g for g in run.gates}
+        counts, timing, memory = run.counts, run.timing, run.memory
         cells = [
-            f"<td>{_e(run['model'])}</td>",
+            f"<td>{_e(run.model)}</td>",
             f"<td{_attrs(field='samples')}>{counts['samples']}</td>",
             f"<td{_attrs(field='errors')}>{counts['errors']}</td>",
         ]
         for name in metrics:
-            metric = run["metrics"].get(name)
+            metric = run.metrics.get(name)
             if metric is None:
                 cells += ["<td>-</td>"] * (4 if with_baseline else 3)
                 continue
-            ci = metric.get("ci95") or [None, None]
-            cells.append(f"<td{_attrs(metric=name, field='value')}>{_num(metric.get('value'))}</td>")
+            ci = metric.ci95 or [None, None]
+            cells.append(f"<td{_attrs(metric=name, field='value')}>{_num(metric.value)}</td>")
             cells.append(f"<td{_attrs(metric=name, field='ci95')}>[{_num(ci[0])}, {_num(ci[1])}]</td>")
             cells.append(f"<td{_attrs(metric=name, field='gate')}>{_gate_cell(gates.get(name))}</td>")
             if with_baseline:
@@ -204,171 +165,84 @@ def _benchmark_table(benchmark: str, runs: list[dict[str, Any]]) -> list[str]:
             f"<td{_attrs(field='samples_per_s')}>{'n/a' if rate is None else f'{float(rate):.1f}'}</td>",
             f"<td{_attrs(field='peak_bytes')}>{_e(format_size(memory.get('peak_bytes')))}</td>",
         ]
-        body.append(f"<tr{_attrs(model=run['model'])}>{''.join(cells)}</tr>")
+        body.append(f"<tr{_attrs(model=run.model)}>{''.join(cells)}</tr>")
     table = (
         f'<table class="audiollm-summary"{_attrs(benchmark=benchmark)}>'
         f"<thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
     out = [table]
     for run in runs:
-        for name, metric in run["metrics"].items():
-            if metric.get("note"):
-                out.append(f'<p class="audiollm-note">{_e(run["model"])} / {_e(name)}: {_e(metric["note"])}</p>')
+        for name, metric in run.metrics.items():
+            if metric.note:
+                out.append(f'<p class="audiollm-note">{_e(run.model)} / {_e(name)}: {_e(metric.note)}</p>')
     if len(runs) > 1:
         best = []
         for name in metrics:
-            scored = [(r["model"], r["metrics"][name]) for r in runs if _value(r, name) is not None]
+            scored = [(r.model, r.metrics[name]) for r in runs if _value(r, name) is not None]
             if not scored:
                 continue
-            higher = scored[0][1].get("higher_is_better", True)
-            model, metric = (max if higher else min)(scored, key=lambda pair: float(pair[1]["value"]))
+            higher = scored[0][1].higher_is_better
+            model, metric = (max if higher else min)(scored, key=lambda pair: float(pair[1].value or 0.0))
             word = "highest" if higher else "lowest"
-            best.append(f"{name}: {model} ({_num(metric['value'])}, {word} is best)")
+            best.append(f"{name}: {model} ({_num(metric.value)}, {word} is best)")
         if best:
             out.append(f'<p class="audiollm-best">Best model per metric \u2014 {_e("; ".join(best))}.</p>')
     return out
 
 
-def _plots(benchmark: str, runs: list[dict[str, Any]]) -> list[str]:
+def _plots(benchmark: str, runs: list[RunRecord], kinds: TaskKindRegistry | None) -> list[str]:
     from pytest_audiollm.report import plots
 
     if not plots.available():
         return ['<p class="audiollm-note">No plots: matplotlib is not installed (pip install matplotlib).</p>']
     images: list[tuple[str, str | None]] = []
-    metrics = list(dict.fromkeys(name for run in runs for name in run["metrics"]))
+    metrics = list(dict.fromkeys(name for run in runs for name in run.metrics))
     if len(runs) > 1:
         series: dict[str, Sequence[tuple[float | None, float | None, float | None]]] = {}
         for name in metrics:
             points = []
             for r in runs:
-                metric = r["metrics"].get(name) or {}
-                low, high = (metric.get("ci95") or [None, None])[:2]
-                points.append((metric.get("value"), low, high))
+                found = r.metrics.get(name)
+                low, high = ((found.ci95 if found is not None else None) or [None, None])[:2]
+                points.append((found.value if found is not None else None, low, high))
             series[name] = points
-        images.append((f"{benchmark}: metrics by model", plots.trend(benchmark, [r["model"] for r in runs], series)))
+        images.append((f"{benchmark}: metrics by model", plots.trend(benchmark, [r.model for r in runs], series)))
     for name in metrics:
         by_model: dict[str, Sequence[float]] = {}
         for r in runs:
-            scores = [(s.get("scores") or {}).get(name) for s in r.get("samples") or []]
+            scores = [s.scores.get(name) for s in r.samples]
             if any(v is not None for v in scores):
-                by_model[str(r["model"])] = [float(v) for v in scores if v is not None]
+                by_model[r.model] = [float(v) for v in scores if v is not None]
         if by_model:
             title = f"{benchmark}: per-sample {name}"
             images.append((title, plots.histogram(title, by_model, name)))
     for run in runs:
-        matrix = _confusion(run)
+        kind = kinds.get(run.kind) if kinds is not None and run.kind in kinds else None
+        matrix = kind.confusion(run) if kind is not None else None
         if matrix is not None:
-            title = f"{benchmark} on {run['model']}: confusion"
+            title = f"{benchmark} on {run.model}: confusion"
             images.append((title, plots.confusion_matrix(title, *matrix)))
     return [f'<img alt="{_e(title)}" title="{_e(title)}" src="{uri}">' for title, uri in images if uri]
 
 
-def _confusion(run: dict[str, Any]) -> tuple[list[str], list[list[int]]] | None:
-    scoring = run.get("scoring") or {}
-    choices = [str(c) for c in scoring.get("choices") or []]
-    if (run.get("task") or scoring.get("task")) != "classification" or not choices:
-        return None
-    from pytest_audiollm.metrics.classification import match_label
-
-    synonyms = {str(k): tuple(str(x) for x in v) for k, v in (scoring.get("synonyms") or {}).items()}
-    labels = [*choices, "(no match)"]
-    index = {label: i for i, label in enumerate(labels)}
-    counts = [[0] * len(labels) for _ in labels]
-    seen = 0
-    for sample in run.get("samples") or []:
-        if sample.get("error_kind") in ("data", "setup") or not sample.get("references"):
-            continue
-        reference = match_label(str(sample["references"][0]), choices, synonyms)
-        if reference is None:
-            continue
-        predicted = match_label(str(sample.get("prediction") or ""), choices, synonyms) or "(no match)"
-        counts[index[reference]][index[predicted]] += 1
-        seen += 1
-    return (labels, counts) if seen else None
-
-
-def _flipped(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """Samples that went from right to wrong against the baseline (or dropped most), at most 2 x WORST_PER_RUN."""
-    ids: list[str] = []
-    for metric in run["metrics"].values():
-        comparison = metric.get("baseline") or {}
-        ids += [str(i) for i in comparison.get("right_to_wrong") or []]
-        ids += [str(d.get("id")) for d in comparison.get("largest_drops") or []]
-    by_id = {str(s.get("id")): s for s in run.get("samples") or []}
-    return [by_id[i] for i in dict.fromkeys(ids) if i in by_id][: 2 * WORST_PER_RUN]
-
-
-def _worst_section(run: dict[str, Any], audio: AudioEmbedder, raw_rows: dict[str, dict[str, Any]]) -> str:
-    metric, worst = _worst(run)
-    section = _samples_section(f"{len(worst)} worst samples", metric, worst, run, audio, raw_rows)
-    flipped = _flipped(run)
-    if flipped:
-        title = f"{len(flipped)} samples that got worse than the baseline"
-        section += _samples_section(title, metric, flipped, run, audio, raw_rows)
-    return section
-
-
-def _samples_section(
-    title: str,
-    metric: str,
-    worst: list[dict[str, Any]],
-    run: dict[str, Any],
-    audio: AudioEmbedder,
-    raw_rows: dict[str, dict[str, Any]],
-) -> str:
-    if not worst:
-        return ""
-    rows = []
-    for sample in worst:
-        raw = raw_rows.get(str(sample.get("id")), {})  # the collector's row: where the audio is
-        sample = {**sample, **{k: raw[k] for k in ("audio_path", "audio_member") if raw.get(k)}}
-        value = (sample.get("scores") or {}).get(metric)
-        prediction = sample.get("prediction")
-        shown = "(none)" if prediction is None else _cut(str(prediction), CELL_CHARS)
-        references = _cut(" | ".join(map(str, sample.get("references") or [])), CELL_CHARS)
-        rows.append(
-            "<tr>"
-            f"<td>{_e(sample.get('id'))}</td>"
-            f'<td style="text-align:left">{_e(shown)}</td>'
-            f'<td style="text-align:left">{_e(references)}</td>'
-            f"<td>{_e(sample.get('error_kind') or _num(value))}</td>"
-            f"<td>{audio.player(sample)}</td>"
-            "</tr>"
-        )
-    return (
-        f"<details><summary>{_e(title)} of {_e(run['model'])} on {_e(run['benchmark'])}"
-        f" (by {_e(metric or 'error')})</summary>"
-        '<table class="audiollm-summary"><thead><tr><th>id</th><th>prediction</th><th>references</th>'
-        f"<th>{_e(metric or 'score')}</th><th>audio</th></tr></thead><tbody>{''.join(rows)}</tbody></table></details>"
-    )
-
-
 def render_summary(
-    runs: list[dict[str, Any]],
-    audio: AudioEmbedder | None = None,
-    rows: dict[tuple[str, str, str], dict[str, dict[str, Any]]] | None = None,
+    runs: list[RunRecord], audio: AudioEmbedder | None = None, kinds: TaskKindRegistry | None = None
 ) -> str:
-    """The summary section for ``runs`` (the run dicts of the results file), as one HTML string.
+    """The summary section for ``runs``, as one HTML string; ``kinds`` draw per-kind plots (confusion matrices).
 
-    ``rows`` are the collector's rows by (source, model, benchmark) and sample id: the worst samples' players
-    read the audio from their ``audio_path``.
-    """
+    The worst samples' players read the audio from the samples' ``audio_path``.
+    """  # fmt: skip
     audio = audio if audio is not None else AudioEmbedder()
-    rows = rows or {}
     parts = [STYLE, '<div class="audiollm"><h2>Audio model scores</h2>']
     worst_parts = []
     for benchmark, bench_runs in _group(runs).items():
         first = bench_runs[0]
         parts.append(
-            f"<h3>{_e(benchmark)} <small>(task {_e(first.get('task'))}, version "
-            f"{_e(first.get('benchmark_version'))})</small></h3>"
+            f"<h3>{_e(benchmark)} <small>(task {_e(first.task)}, version {_e(first.benchmark_version)})</small></h3>"
         )
         parts += _benchmark_table(benchmark, bench_runs)
-        parts += _plots(benchmark, bench_runs)
-        worst_parts += [
-            _worst_section(run, audio, rows.get((run["source"], run["model"], run["benchmark"]), {}))
-            for run in bench_runs
-        ]
+        parts += _plots(benchmark, bench_runs, kinds)
+        worst_parts += [worst_section(run, audio) for run in bench_runs]
     parts.append("<h3>Worst samples</h3>")
     parts += worst_parts
     parts.append(audio.note())
@@ -397,9 +271,11 @@ class AudioLLMHtml:
         collector = self._collector()
         if collector is None:
             return
+        from pytest_audiollm.core.state import state_key
+
         runs = collector.runs()
         if runs:
-            prefix.append(render_summary(runs, self.audio, collector.rows))
+            prefix.append(render_summary(runs, self.audio, self.config.stash[state_key].kinds))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:

@@ -27,7 +27,7 @@ def wav_data_uri(path: str, member: str | None = None) -> str:
     import numpy as np
 
     from pytest_audiollm.audio import load_audio
-    from pytest_audiollm.benchmarks.sample import AudioRef
+    from pytest_audiollm.sample import AudioRef
 
     decoded = load_audio(AudioRef(path, member), AUDIO_SAMPLE_RATE, AUDIO_MAX_SECONDS)
     pcm = (np.clip(decoded.samples, -1.0, 1.0) * 32767.0).astype("<i2")

@@ -1,75 +1,91 @@
-"""ResultsCollector (controller only): gathers rows and gate results from reports, from any worker."""
+"""ResultsCollector (controller only): gathers sample and gate records from the reports of every worker.
+
+At the end of the session it builds the runs once (before pytest's junitxml writes its file, so the aggregates
+become suite properties), remembers failed gates' samples for ``--lf``, and writes the results file and the
+baseline: atomically, only when something ran, and never over a good file from an incomplete session.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_audiollm.state import state_key
+from pytest_audiollm.core.state import state_key
+from pytest_audiollm.records import GateRecord, RunRecord, SampleRecord
+from pytest_audiollm.tasks.cases import RunKey
 
-RunKey = tuple[str, str, str]
+__all__ = ["ResultsCollector"]
 
 
 class ResultsCollector:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.rows: dict[RunKey, dict[str, dict[str, Any]]] = defaultdict(dict)
-        self.gates: dict[RunKey, dict[str, dict[str, Any]]] = defaultdict(dict)
-        self._final: list[dict[str, Any]] | None = None
+        self.samples: dict[RunKey, dict[str, SampleRecord]] = defaultdict(dict)
+        self.gates: dict[RunKey, dict[str, GateRecord]] = defaultdict(dict)
+        self.written: list[str] = []  # lines for the terminal summary: what was written where, or why not
+        self._final: list[RunRecord] | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         row = getattr(report, "audiollm_row", None)
         if isinstance(row, dict):
-            self.rows[(row["owner"], row["model"], row["benchmark"])][row["id"]] = row
+            record = SampleRecord.from_json(row)
+            self.samples[record.run_key][record.id] = record
         gate = getattr(report, "audiollm_gate", None)
         if isinstance(gate, dict):
-            self.gates[(gate["owner"], gate["model"], gate["benchmark"])][gate["metric"]] = gate
+            result = GateRecord.from_json(gate)
+            self.gates[result.run_key][result.metric] = result
 
-    def runs(self) -> list[dict[str, Any]]:
-        from pytest_audiollm.results.runs import build_runs
+    def runs(self) -> list[RunRecord]:
+        """The runs of this session (built once at its end; before that, from what has been reported so far)."""
+        if self._final is not None:
+            return self._final
+        from pytest_audiollm.core.runs import build_runs
 
-        return build_runs(self.config.stash[state_key], self.rows, self.gates)
+        return build_runs(self.config.stash[state_key], self.samples, self.gates)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int | pytest.ExitCode) -> None:
+        """Every report is in: build the runs once, before junitxml writes its file (suite properties)."""
+        from pytest_audiollm.core.ordering import remember_gate_samples
+        from pytest_audiollm.results.junit import suite_properties
+        from pytest_audiollm.results.outputs import session_complete
+
+        self._final = runs = self.runs()
+        suite_properties(self.config, runs)
+        remember_gate_samples(self.config, self.samples, self.gates)
+        complete, why = session_complete(session, exitstatus)
+        self._write(runs, complete, why)
+
+    def _write(self, runs: list[RunRecord], complete: bool, why: str) -> None:
+        from pytest_audiollm.errors import AudioLLMError
+        from pytest_audiollm.results.atomic import incomplete_path
+        from pytest_audiollm.results.json_file import write_results
+
+        settings = self.config.stash[state_key].settings
+        base = self.config.invocation_params.dir
+        targets = [(p, "results") for p in (settings.results_path,) if p]
+        targets += [(p, "baseline") for p in (settings.save_baseline_path,) if p]
+        for path, what in targets:
+            target = base / Path(path)
+            if not runs:
+                self.written.append(f"no {what} written to {target}: no benchmark item ran in this session")
+                continue
+            if not complete and what == "baseline":
+                self.written.append(f"no baseline saved to {target}: {why} (a baseline must cover the whole run)")
+                continue
+            if not complete:
+                target = incomplete_path(target)
+            try:
+                write_results(self.config, runs, target, complete=complete)
+            except AudioLLMError as exc:
+                self.written.append(f"error: {exc}")
+                continue
+            self.written.append(f"{'baseline saved to' if what == 'baseline' else 'results written to'} {target}")
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        runs = self._final if self._final is not None else self.runs()
-        if runs:
-            from pytest_audiollm.report.terminal import write_summary
-
-            write_summary(terminalreporter, runs, list(self.config.stash[state_key].settings.models))
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Every report is in: build the runs once, before junitxml writes its file (suite properties)."""
-        self._final = runs = self.runs()
-        _suite_properties(self.config, runs)
-        settings = self.config.stash[state_key].settings
-        paths = [p for p in (settings.results_path, settings.save_baseline_path) if p]
-        if paths:
-            from pytest_audiollm.results.json_file import write_results
-
-            for path in paths:  # a baseline is a results file: per-sample rows with the full identity
-                write_results(self.config, runs, path)
-
-
-def _suite_properties(config: pytest.Config, runs: list[dict[str, Any]]) -> None:
-    """Aggregates as JUnit <testsuite> properties, written by the controller (record_testsuite_property does
-    not work under xdist: pytest-dev/pytest#7767)."""
-    try:
-        from _pytest.junitxml import xml_key
-    except ImportError:  # pragma: no cover - a pytest without junitxml internals: per-test properties remain
-        return
-    xml = config.stash.get(xml_key, None)
-    if xml is None:
-        return
-    for run in runs:
-        prefix = f"audiollm.{run['benchmark']}.{run['model']}"
-        xml.add_global_property(f"{prefix}.fingerprint", run["model_fingerprint"])
-        for name, metric in run["metrics"].items():
-            if metric.get("value") is not None:
-                xml.add_global_property(f"{prefix}.{name}", f"{metric['value']:.6g}")
-                ci = metric.get("ci95") or [None, None]
-                if ci[0] is not None:
-                    xml.add_global_property(f"{prefix}.{name}.ci95", f"{ci[0]:.6g} {ci[1]:.6g}")
+        for line in self.written:
+            terminalreporter.write_line(f"pytest-audiollm: {line}")

@@ -1,4 +1,4 @@
-"""The JSON results file (schema 1, see README): a manifest of the environment and the runs."""
+"""The JSON results file (schema 1, ``records/results.schema.json``): a manifest of the environment and the runs."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from pytest_audiollm.state import state_key
+from pytest_audiollm.core.state import state_key
+from pytest_audiollm.records import SCHEMA, ResultsDocument, RunRecord
+from pytest_audiollm.results.atomic import write_atomic
 
-SCHEMA = 1
 _PACKAGES = (
     "pytest-audiollm",
     "pytest",
@@ -59,17 +60,14 @@ def manifest(config: pytest.Config) -> dict[str, Any]:
     }
 
 
-def results_document(config: pytest.Config, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"schema": SCHEMA, "manifest": manifest(config), "runs": runs}
+def results_document(config: pytest.Config, runs: list[RunRecord], *, complete: bool = True) -> dict[str, Any]:
+    return ResultsDocument(manifest=manifest(config), runs=runs, complete=complete, schema=SCHEMA).to_json()
 
 
-def write_results(config: pytest.Config, runs: list[dict[str, Any]], path: str) -> None:
-    target = config.invocation_params.dir / Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    document = _finite(results_document(config, runs))
-    tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_text(json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(target)
+def write_results(config: pytest.Config, runs: list[RunRecord], target: Path, *, complete: bool = True) -> None:
+    """Write the results document to ``target`` atomically (raises OutputError, leaving the old file)."""
+    document = _finite(results_document(config, runs, complete=complete))
+    write_atomic(target, json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 def _finite(value: Any) -> Any:

@@ -126,7 +126,7 @@ PLAIN_DECODE_TEST = """
 import pytest
 from perfmodel import tiny_op
 from pytest_audiollm.audio import load_audio
-from pytest_audiollm.benchmarks.sample import AudioRef
+from pytest_audiollm.sample import AudioRef
 
 @pytest.mark.parametrize("i", range({n}))
 def test_item(i):
@@ -246,7 +246,7 @@ def direct_loop(data_dir: str, batch_size: int) -> None:
     from perfmodel import PerfModel
 
     from pytest_audiollm.audio import load_audio
-    from pytest_audiollm.benchmarks.sample import AudioRef, Sample
+    from pytest_audiollm.sample import AudioRef, Sample
     from pytest_audiollm.models.protocol import Request
 
     root = Path(data_dir)

@@ -27,7 +27,7 @@ import numpy as np
 def frechet_timing(n: int, dim: int = 2048) -> None:
     import scipy.linalg
 
-    from pytest_audiollm.generation import frechet_distance_from_embeddings
+    from pytest_audiollm.metrics.generation import frechet_distance_from_embeddings
 
     rng = np.random.default_rng(0)
     x = np.maximum(rng.standard_normal((n, dim)) @ rng.standard_normal((dim, dim)) * 0.05, 0)
@@ -68,7 +68,7 @@ def _write_clips(root: Path, clips: int, seconds: float) -> list[np.ndarray]:
 def cnn14_timing(clips: int, seconds: float) -> None:
     import torch
 
-    from pytest_audiollm.generation.backbones import build_cnn14
+    from pytest_audiollm.features.backbones import build_cnn14
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

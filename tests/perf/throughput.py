@@ -93,8 +93,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def direct(url: str, n: int, seconds: float, concurrency: int, repeat: int, server: LatencyServer) -> dict[str, float]:
-    from pytest_audiollm.benchmarks.sample import Sample
-    from pytest_audiollm.models.openai_compatible import OpenAICompatibleModel
+    from pytest_audiollm.sample import Sample
+    from pytest_audiollm.models.adapters.openai_compatible import OpenAICompatibleModel
     from pytest_audiollm.models.protocol import ModelOptions, Request
 
     options = ModelOptions(
