@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+DASH = "\u2013"  # the en dash of empty table cells
+
 # ===================================================================================================================
 # Adapters: the only code here that knows where things live inside pytest_audiollm.
 # ===================================================================================================================
@@ -141,7 +143,11 @@ def _signature(function: Callable[..., Any], drop_self: bool = False) -> str:
             text += f" = {parameter.default!r}"
         parts.append(text)
     returns = inspect.signature(function).return_annotation
-    tail = "" if returns is inspect.Signature.empty else f" -> {returns if isinstance(returns, str) else inspect.formatannotation(returns)}"
+    tail = (
+        ""
+        if returns is inspect.Signature.empty
+        else f" -> {returns if isinstance(returns, str) else inspect.formatannotation(returns)}"
+    )
     return f"({', '.join(parts)}){tail}"
 
 
@@ -228,14 +234,25 @@ def yaml_keys() -> list[YamlSection]:
 
     return [
         YamlSection("", "Top level", spec._TOP_KEYS, spec._REQUIRED, ""),
-        YamlSection("data", "`data:` (every task but folder-against-folder generation)", spec._DATA_KEYS,
-                    ("format", "path"), "data."),  # required: checked in spec._data  # fmt: skip
+        YamlSection(
+            "data",
+            "`data:` (every task but folder-against-folder generation)",
+            spec._DATA_KEYS,
+            ("format", "path"),
+            "data.",
+        ),  # required: checked in spec._data
         YamlSection("data.fields", "`data.fields:` (manifest field names)", spec._FIELD_KEYS, (), "data.fields."),
         YamlSection("audio", "`audio:`", spec._AUDIO_KEYS, (), "audio."),
-        YamlSection("data-folders", "`data:` of a folder-against-folder `generation` benchmark",
-                    generation._FOLDER_DATA_KEYS, ("generated", "reference"), "data."),  # fmt: skip
-        YamlSection("generation", "`generation:` (task `generation` only, all optional)", generation._KEYS, (),
-                    "generation."),  # fmt: skip
+        YamlSection(
+            "data-folders",
+            "`data:` of a folder-against-folder `generation` benchmark",
+            generation._FOLDER_DATA_KEYS,
+            ("generated", "reference"),
+            "data.",
+        ),
+        YamlSection(
+            "generation", "`generation:` (task `generation` only, all optional)", generation._KEYS, (), "generation."
+        ),
     ]
 
 
@@ -310,7 +327,7 @@ YAML_KEY_MEANINGS: dict[str, str] = {
     "audio": "How clips are prepared before the model sees them (see `audio:` below).",
     "metrics": "The metrics to compute (registered names, see the [metrics reference](metrics.md)); each "
     "becomes a gate item.",
-    "thresholds": "Gates on aggregates: `{metric: \"OP NUMBER\"}` or `\"BOUND OP NUMBER\"` with OP one of "
+    "thresholds": 'Gates on aggregates: `{metric: "OP NUMBER"}` or `"BOUND OP NUMBER"` with OP one of '
     "`>= <= > <` and BOUND one of `value` (default), `ci_low`, `ci_high`. Only metrics listed in `metrics`.",
     "sample_thresholds": "Optional per-sample assertions, same syntax: a sample whose own score misses it fails "
     "its item.",
@@ -337,8 +354,8 @@ YAML_KEY_MEANINGS: dict[str, str] = {
     "data-folders.generated": "The folder of generated audio, or a mapping `label: folder`, one run per label "
     "(checkpoint sweeps).",
     "data-folders.reference": "The folder of reference audio.",
-    "data-folders.prompts": "Optional JSONL of text prompts for `clap_score`: `{\"id\" or \"audio\": file name, "
-    "\"prompt\": text}`.",
+    "data-folders.prompts": 'Optional JSONL of text prompts for `clap_score`: `{"id" or "audio": file name, '
+    '"prompt": text}`.',
     "generation.preset": "How audio is prepared for the metrics: `clean` (default) or `audioldm_eval-0.0.3` "
     "(the choices of audioldm_eval 0.0.3; see [scoring protocols](../explanation/scoring.md#generation-presets)).",
     "generation.mode": "`auto` decides by the preset's rule whether files are paired; `paired` forces pairing of "
@@ -376,7 +393,7 @@ def _md(text: str) -> str:
 
 def _default(value: Any) -> str:
     if value is None or value is False or (isinstance(value, str | list | tuple | dict) and not value):
-        return "–"
+        return DASH
     return _code(value)
 
 
@@ -389,14 +406,14 @@ def render_options() -> str:
     ]
     for opt in opts:
         if opt.action == "store_true":
-            argument = "–"
+            argument = DASH
         elif opt.choices:
             argument = _code("{" + ",".join(opt.choices) + "}")
         else:
             argument = _code(opt.metavar or opt.dest.upper())
         ini = next((n for n in (opt.dest, opt.dest + "s") if n in ini_names), None)
         lines.append(
-            f"| `{', '.join(opt.flags)}` | {_cell(argument)} | {_code(ini) if ini else '–'} | "
+            f"| `{', '.join(opt.flags)}` | {_cell(argument)} | {_code(ini) if ini else DASH} | "
             f"{'yes' if opt.action == 'append' else ''} | {_cell(_default(opt.default))} | {_cell(opt.help)} |"
         )
     lines += [
@@ -459,7 +476,7 @@ def render_hooks() -> str:
     return "\n".join(lines)
 
 
-_NO_REFERENCE = "– (the rules are documented in the module)"
+_NO_REFERENCE = DASH + " (the rules are documented in the module)"
 
 
 def _direction(higher_is_better: bool) -> str:
@@ -501,7 +518,7 @@ def render_generation_metrics() -> str:
     ]
     for m in generation_metrics():
         lines.append(
-            f"| `{m.name}` | {m.backbone or '–'} | {'yes' if m.paired else 'no'} | "
+            f"| `{m.name}` | {m.backbone or DASH} | {'yes' if m.paired else 'no'} | "
             f"{'^' if m.higher_is_better else 'v'} | {_cell(m.definition)} |"
         )
     return "\n".join(lines)
@@ -540,9 +557,10 @@ def render_yaml_keys() -> str:
             full = section.key_prefix + key
             allowed = values.get(full)
             default = defaults.get(full, None) if section.path in ("", "audio", "generation") else None
+            meaning = _cell(YAML_KEY_MEANINGS[_meaning_key(section, key)])
             lines.append(
                 f"| `{full}` | {'yes' if key in section.required else ''} | {_cell(_default(default))} | "
-                f"{', '.join(_code(v) for v in allowed) if allowed else ''} | {_cell(YAML_KEY_MEANINGS[_meaning_key(section, key)])} |"
+                f"{', '.join(_code(v) for v in allowed) if allowed else ''} | {meaning} |"
             )
         lines.append("")
     return "\n".join(lines).rstrip()
