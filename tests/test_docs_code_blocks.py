@@ -460,3 +460,19 @@ def test_readme_links_into_the_docs_resolve() -> None:
     assert links, "the README links into the docs"
     missing = [link for link in links if not (ROOT / link).exists()]
     assert not missing
+
+
+def test_mkdocs_build_strict(tmp_path: Path) -> None:
+    """The site builds with no warning (broken links and anchors, pages missing from the nav, generator errors)."""
+    pytest.importorskip("mkdocs", reason="mkdocs-material is not installed: pip install mkdocs-material")
+    pytest.importorskip("material", reason="mkdocs-material is not installed: pip install mkdocs-material")
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
