@@ -62,7 +62,7 @@ class Registry(Generic[T]):
         return (
             f"unknown {self.kind} {name!r}.{hint} Registered {self.kind}s: {', '.join(self.names()) or 'none'}. "
             f"Register your own with the pytest_audiollm_register_{self.kind}s hook in a conftest.py or a "
-            f"plugin package (see README), or run pytest --audiollm-list."
+            f"plugin package (docs: reference/hooks.md), or run pytest --audiollm-list."
         )
 
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import numpy.fft  # numpy's submodules with C extensions too: imported lazily, they could first load in a run
 import numpy.linalg
-import numpy.random  # noqa: F401
+import numpy.random
 import pytest
 import soundfile  # noqa: F401
 import soxr  # noqa: F401
@@ -17,6 +18,7 @@ import yaml  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from generation_helpers import RATE, tone
 from plugin_helpers import SineDataset
 
 
@@ -24,3 +26,32 @@ from plugin_helpers import SineDataset
 def sines(pytester: pytest.Pytester) -> SineDataset:
     """A small classification benchmark (low/high tones) and a conftest with a real frequency-reading model."""
     return SineDataset(pytester)
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Random CNN14 (16 kHz) and VGGish checkpoints in the official file layouts, as environment variables."""
+    import torch
+
+    from pytest_audiollm.features.backbones import build_cnn14, build_vggish
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    torch.manual_seed(0)
+    cnn14 = build_cnn14(RATE)
+    # BatchNorm statistics measured on tones, as a trained network has them (with random statistics every input
+    # gives nearly the same embedding and the distances would all be ~0)
+    for module in cnn14.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None
+    calibration = np.stack([tone(f, seed=i) for i, f in enumerate(np.geomspace(100, 4000, 16))])
+    cnn14.train()
+    with torch.no_grad():
+        cnn14(torch.from_numpy(calibration))
+    cnn14.eval()
+    torch.save({"model": cnn14.state_dict(), "iteration": 0}, root / "Cnn14_16k_mAP=0.438.pth")
+    torch.save(build_vggish().state_dict(), root / "vggish-10086976.pth")
+    return {
+        "AUDIOLLM_CNN14_16K_CHECKPOINT": str(root / "Cnn14_16k_mAP=0.438.pth"),
+        "AUDIOLLM_VGGISH_CHECKPOINT": str(root / "vggish-10086976.pth"),
+    }

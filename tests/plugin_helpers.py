@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+TESTS = Path(__file__).resolve().parent  # tests/: the helpers, stand-ins and tiny models live here
+REPO = TESTS.parent
+
 # A model that does real work on the audio: it reads the dominant frequency. Events go to a log file so
 # tests can check the lifecycle (load once, unload after the last item, one model at a time).
 MODEL_CONFTEST = '''

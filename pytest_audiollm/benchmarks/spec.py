@@ -355,4 +355,4 @@ def _hint(key: str, kinds: KindParsers | None) -> str:
         "metrics": "a list such as [accuracy, macro_f1]",
         "data.format": f"one of {', '.join(DATA_FORMATS)}",
         "data.path": "the manifest, folder or shard pattern, relative to this file",
-    }.get(key, "see the README's YAML schema")
+    }.get(key, "see docs/reference/benchmark-yaml.md")

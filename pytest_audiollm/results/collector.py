@@ -38,6 +38,13 @@ class ResultsCollector:
             result = GateRecord.from_json(gate)
             self.gates[result.run_key][result.metric] = result
 
+    def _merge_unreported(self) -> None:
+        """Records of this process that no report carried (an item stopped by Ctrl-C or ``SystemExit`` gets no
+        report, but its sample item left its record): every sample that ran stays in the results."""
+        for key, records in self.config.stash[state_key].records.items():
+            for record in records:
+                self.samples[key].setdefault(record.id, record)
+
     def runs(self) -> list[RunRecord]:
         """The runs of this session (built once at its end; before that, from what has been reported so far)."""
         if self._final is not None:
@@ -53,6 +60,7 @@ class ResultsCollector:
         from pytest_audiollm.results.junit import suite_properties
         from pytest_audiollm.results.outputs import session_complete
 
+        self._merge_unreported()
         self._final = runs = self.runs()
         suite_properties(self.config, runs)
         remember_gate_samples(self.config, self.samples, self.gates)

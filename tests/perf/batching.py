@@ -246,8 +246,8 @@ def direct_loop(data_dir: str, batch_size: int) -> None:
     from perfmodel import PerfModel
 
     from pytest_audiollm.audio import load_audio
-    from pytest_audiollm.sample import AudioRef, Sample
     from pytest_audiollm.models.protocol import Request
+    from pytest_audiollm.sample import AudioRef, Sample
 
     root = Path(data_dir)
     model = PerfModel()

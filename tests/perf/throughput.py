@@ -93,9 +93,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def direct(url: str, n: int, seconds: float, concurrency: int, repeat: int, server: LatencyServer) -> dict[str, float]:
-    from pytest_audiollm.sample import Sample
     from pytest_audiollm.models.adapters.openai_compatible import OpenAICompatibleModel
     from pytest_audiollm.models.protocol import ModelOptions, Request
+    from pytest_audiollm.sample import Sample
 
     options = ModelOptions(
         name="openai:perf", target=f"perf@{url}", extra={"concurrency": concurrency, "max_retries": 0}

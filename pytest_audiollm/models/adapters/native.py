@@ -54,7 +54,8 @@ from typing import Any
 from pytest_audiollm.errors import AudioLLMError, MissingDependency, ModelOutputError
 from pytest_audiollm.models import checkpoint as ckpt
 from pytest_audiollm.models.adapters.families import FamilySpec, conversation, fallback_prompt
-from pytest_audiollm.models.adapters.hf import HFAudioLLM, _import_transformers
+from pytest_audiollm.models.adapters.hf import HFAudioLLM
+from pytest_audiollm.models.adapters.hf_memory import _import_transformers
 from pytest_audiollm.models.protocol import ModelOptions, Request
 
 __all__ = ["AudioOnlyProcessor", "NativeAudioLLM", "resolve_options"]

@@ -149,7 +149,7 @@ def _distribution(metric: DistributionMetric, record: GateRecord, run: Generatio
     resamples = run.settings.bootstrap
     if resamples > 0:
         record.ci95 = _bootstrap_distance(metric, generated, references, settings, resamples, seed)
-        record.bootstrap = {"resamples": resamples, "seed": seed}
+        record.bootstrap = extras["bootstrap"] = {"resamples": resamples, "seed": seed}
     if metric.outliers:
         scores = outlier_scores(generated, references, metric.backbone or "cnn14")
         worst = sorted(scores.items(), key=lambda kv: -kv[1])[: run.settings.outliers]

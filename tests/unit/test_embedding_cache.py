@@ -18,7 +18,7 @@ from pytest_audiollm.features.embedding_cache import (
     default_embedding_root,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _arrays(seed: int = 0) -> dict[str, np.ndarray]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,12 +11,13 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 import soxr
+from plugin_helpers import REPO
 
-from pytest_audiollm.sample import AudioRef, Sample
 from pytest_audiollm.models.adapters.demo import DemoModel, demo_factory
 from pytest_audiollm.models.protocol import ModelOptions, Request
+from pytest_audiollm.sample import AudioRef, Sample
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "pytest_audiollm" / "benchmarks" / "demo"
+DEMO_DIR = REPO / "pytest_audiollm" / "benchmarks" / "demo"
 CHOICES = ("tone", "chirp", "noise", "pulses")
 RATE = DemoModel.sample_rate
 

@@ -134,7 +134,7 @@ def test_list_shows_models_benchmarks_metrics(sines: SineDataset) -> None:
             "  hf:...*",
             "benchmarks:",
             "  demo *bundled demo suite*",
-            "metrics:",
+            "metrics (text tasks):",
             "  accuracy * v1, higher is better:*",
             "*  wer * lower is better*",
         ]

@@ -31,13 +31,13 @@ import torch
 import transformers
 from tiny_models import build_tiny_qwen2_audio
 
-from pytest_audiollm.sample import Sample
+from pytest_audiollm.core.state import state_key
 from pytest_audiollm.errors import AudioLLMError
 from pytest_audiollm.models.adapters.hf import HFAudioLLM, hf_factory
 from pytest_audiollm.models.lora import ADAPTER_NAME, LoraAdapter
 from pytest_audiollm.models.protocol import ModelOptions, Request
 from pytest_audiollm.models.session import LoadFailed, ModelSession
-from pytest_audiollm.core.state import state_key
+from pytest_audiollm.sample import Sample
 
 pytestmark = pytest.mark.slow
 SR = 16000

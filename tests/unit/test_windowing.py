@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pytest_audiollm.sample import Sample
 from pytest_audiollm.models.protocol import Request
 from pytest_audiollm.models.windowing import join_texts, spans, split_request, window_spans
+from pytest_audiollm.sample import Sample
 
 
 def _request(seconds: float, task: str = "asr") -> Request:

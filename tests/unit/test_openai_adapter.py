@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_audiollm.sample import Sample
 from pytest_audiollm.errors import AudioLLMError
 from pytest_audiollm.models.adapters.openai_compatible import (
     OpenAICompatibleModel,
@@ -25,6 +24,7 @@ from pytest_audiollm.models.adapters.openai_compatible import (
     parse_target,
 )
 from pytest_audiollm.models.protocol import ModelOptions, Request
+from pytest_audiollm.sample import Sample
 
 MODEL = "Qwen/Qwen2-Audio-7B-Instruct"
 SECRET = "sk-test-very-secret-0123456789"
@@ -37,11 +37,17 @@ class FakeServer:
     A normal answer is ``"<frames> frames @ <rate>: <prompt>"`` after checking the request body's shape.
     """
 
-    def __init__(self, script: list[Any] | None = None, models_status: int = 200, delay: float = 0.0) -> None:
+    def __init__(
+        self, script: list[Any] | None = None, models_status: int = 200, delay: float = 0.0, overlap: int = 0
+    ) -> None:
         self.script = list(script or [])
         self.models_status = models_status
         self.delay = delay
+        # overlap=N: a request waits (up to 2 s) until N requests are in flight, so a client that sends N at once is
+        # seen doing so however loaded the machine is (a fixed delay let busy schedulers serialise them)
+        self.overlap = overlap
         self.lock = threading.Lock()
+        self.overlapping = threading.Condition(self.lock)
         self.posts: list[dict[str, Any]] = []
         self.post_times: list[float] = []
         self.auth_headers: list[str | None] = []
@@ -101,6 +107,9 @@ class FakeServer:
                 with server.lock:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                    server.overlapping.notify_all()
+                    if server.overlap:
+                        server.overlapping.wait_for(lambda: server.in_flight >= server.overlap, timeout=2.0)
                 try:
                     self._handle(action, body)
                 finally:
@@ -186,7 +195,7 @@ def server() -> Iterator[FakeServer]:
 
 
 def test_batch_in_order_with_bounded_concurrency() -> None:
-    with FakeServer(delay=0.15) as fake:
+    with FakeServer(overlap=2) as fake:
         model = _model(fake.base_url, concurrency=2)
         model.load("cpu")
         requests = [_request(1000 * (i + 1) + i, prompt=f"p{i}") for i in range(5)]
@@ -359,7 +368,7 @@ def test_a_served_model_through_a_real_pytest_session(server: FakeServer, pytest
 
 def test_concurrency_is_used_even_with_the_default_batch_size(pytester: pytest.Pytester) -> None:
     """The adapter asks for batches of at least `concurrency`: batch size 1 does not serialise the requests."""
-    with FakeServer(delay=0.15) as fake:
+    with FakeServer(overlap=3) as fake:
         result = pytester.runpytest(
             "--audiollm-model", f"openai:{MODEL}@{fake.base_url}", "--audiollm-benchmark", "demo-classification",
             "--audiollm-limit", "6", "--audiollm-model-arg", "concurrency=3",

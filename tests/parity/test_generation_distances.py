@@ -7,7 +7,6 @@ modules (``metrics/fid.py``, ``kid.py``, ``isc.py``, ``kl.py``) are loaded direc
 from __future__ import annotations
 
 import importlib.util
-import time
 from pathlib import Path
 from types import ModuleType
 
@@ -87,21 +86,15 @@ def test_fd_identical_sets_is_zero_and_symmetric() -> None:
     assert _rel(a, b) < 1e-10
 
 
-def test_fd_speed_2048d_1000_vs_1000() -> None:
+def test_fd_gram_route_equals_eigh_route_2048d_1000_vs_1000() -> None:
+    """N < d takes the Gram route, and it agrees with the eigh route (their costs: tests/perf/fad.py)."""
     rng = np.random.default_rng(2)
     x = rng.normal(size=(1000, 2048))
     y = rng.normal(size=(1000, 2048)) * 1.1 + 0.05
-    t0 = time.perf_counter()
     fast = frechet_distance_from_embeddings(x, y)
-    dt = time.perf_counter() - t0
     assert fast.method == "gram" and fast.small_sample
-    assert dt < 2.0, f"FD 2048-d 1000 vs 1000 took {dt:.2f} s"
-    t0 = time.perf_counter()
     full = frechet_distance_from_embeddings(x, y, method="eigh")
-    dt_eigh = time.perf_counter() - t0
-    assert dt_eigh < 10.0
     assert _rel(fast.distance, full.distance) < REL
-    print(f"FD 2048-d 1000v1000: gram {dt:.3f} s, eigh {dt_eigh:.3f} s")
 
 
 def test_fd_input_validation() -> None:

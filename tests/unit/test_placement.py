@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from plugin_helpers import TESTS
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -32,8 +33,9 @@ from tiny_models import build_tiny_qwen2_audio
 
 from pytest_audiollm.errors import BudgetExceeded
 from pytest_audiollm.models.adapters.hf import HFAudioLLM, hf_factory
+from pytest_audiollm.models.layout import MetaLayout
 from pytest_audiollm.models.memory import MemoryProbe, rss_bytes, trim_heap
-from pytest_audiollm.models.placement import DeviceMap, Gpu, MetaLayout, choose_placement
+from pytest_audiollm.models.placement import DeviceMap, Gpu, choose_placement
 from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request
 from pytest_audiollm.models.session import ModelSession
 
@@ -310,7 +312,7 @@ def test_cpu_memory_returns_after_unload_and_phases_are_measured() -> None:
         "before, after, session = t._cycle('cpu', t.rss_bytes)\n"
         "print(json.dumps([before, after, session.stats.to_json()]))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent))
+    env = dict(os.environ, PYTHONPATH=str(TESTS))
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     before, after, stats = json.loads(done.stdout.strip().splitlines()[-1])

@@ -35,8 +35,14 @@ def compare_runs(current: RunRecord, baseline: RunRecord, **kwargs: Any) -> list
     return [c.to_json() for c in compare_records(current, baseline, KINDS, METRICS, **kwargs)]
 
 
-def compare_metric(metric: Any, name: str, current: list[dict[str, Any]], baseline: list[dict[str, Any]],
-                   context: ScoringContext, **kwargs: Any) -> dict[str, Any]:
+def compare_metric(
+    metric: Any,
+    name: str,
+    current: list[dict[str, Any]],
+    baseline: list[dict[str, Any]],
+    context: ScoringContext,
+    **kwargs: Any,
+) -> dict[str, Any]:
     def records(rows: list[dict[str, Any]]) -> list[SampleRecord]:
         return [SampleRecord.from_json({"model": "m", "benchmark": "b", "owner": "o", **row}) for row in rows]
 
@@ -45,6 +51,7 @@ def compare_metric(metric: Any, name: str, current: list[dict[str, Any]], baseli
 
 def document(raw: dict[str, Any]) -> ResultsDocument:
     return ResultsDocument(manifest={}, runs=[RunRecord.from_json(run) for run in raw["runs"]])
+
 
 TONES_30 = [(f"low_{i:03d}", 200.0 + 20 * i, "low") for i in range(1, 16)] + [
     (f"high_{i:03d}", 1500.0 + 100 * i, "high") for i in range(1, 16)

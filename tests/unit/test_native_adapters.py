@@ -15,11 +15,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from pytest_audiollm.sample import Sample
 from pytest_audiollm.errors import AudioLLMError, MissingDependency, ModelOutputError
 from pytest_audiollm.models.adapters import family_adapters, native
 from pytest_audiollm.models.adapters.families import SPECS, conversation, fallback_prompt
 from pytest_audiollm.models.protocol import ModelOptions, Request
+from pytest_audiollm.sample import Sample
 
 pytestmark = pytest.mark.slow
 
@@ -123,7 +123,8 @@ def test_options_default_checkpoint_scoped_keys_and_bad_path(tmp_path: Path) -> 
     assert "qwen2-audio.path" in options.extra  # another model's setting is left alone
     with pytest.raises(AudioLLMError, match=r"'/nowhere/global' is not a directory.*granite-speech\.path="):
         family_adapters.granite_speech_factory(ModelOptions(name="granite-speech", extra=extra))
-    hub = family_adapters.qwen2_audio_factory(ModelOptions(name="qwen2-audio", extra={"path": "org/other", "revision": "r1"}))
+    options = ModelOptions(name="qwen2-audio", extra={"path": "org/other", "revision": "r1"})
+    hub = family_adapters.qwen2_audio_factory(options)
     assert hub.checkpoint_label() == "org/other@r1"
     assert hub.max_audio_seconds is None  # set at load from the processor's window
 

@@ -21,14 +21,14 @@ pytest.importorskip("transformers")
 
 from tiny_models import build_tiny_qwen2_audio
 
-from pytest_audiollm.sample import Sample
 from pytest_audiollm.errors import ModelOutputError
 from pytest_audiollm.models.adapters.hf import HFAudioLLM, hf_factory
 from pytest_audiollm.models.protocol import ModelOptions, Request
+from pytest_audiollm.sample import Sample
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SR = 16000
 
 

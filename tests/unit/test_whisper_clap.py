@@ -19,12 +19,12 @@ pytest.importorskip("transformers")
 
 from tiny_audio_models import build_tiny_clap, build_tiny_whisper
 
-from pytest_audiollm.sample import Sample
 from pytest_audiollm.errors import AudioLLMError
 from pytest_audiollm.models.adapters.clap import ClapZeroShot, clap_factory
-from pytest_audiollm.models.protocol import ModelOptions, Request
 from pytest_audiollm.models.adapters.whisper import WhisperASR, whisper_factory
+from pytest_audiollm.models.protocol import ModelOptions, Request
 from pytest_audiollm.models.windowing import split_request, window_spans
+from pytest_audiollm.sample import Sample
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import pytest
 import soundfile as sf
 
 from pytest_audiollm.audio import decode_audio_bytes, load_audio
-from pytest_audiollm.sample import AudioRef
 from pytest_audiollm.errors import SampleError
+from pytest_audiollm.sample import AudioRef
 
 
 def _sine(freq: float, rate: int, seconds: float, channels: int = 1) -> np.ndarray:

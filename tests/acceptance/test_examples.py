@@ -12,7 +12,7 @@ import pytest
 import yaml
 from plugin_helpers import load_results, run_by_benchmark
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCORE_LINE = re.compile(
     r"^  accuracy \^  (\d\.\d{4})  \[(\d\.\d{4}), (\d\.\d{4})\]  (\d+)  >= ([\d.]+)  (PASS|FAIL)\s*$"
 )

@@ -34,7 +34,7 @@ from pytest_audiollm.features.weights import (
 PAYLOAD = bytes(range(256)) * 41 + b"tail"  # 10,500 bytes: several reads, not a multiple of anything
 PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
 PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from plugin_helpers import write_tone
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 LEVELS_YAML = """\
 name: levels

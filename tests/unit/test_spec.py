@@ -11,8 +11,8 @@ import pytest
 
 from pytest_audiollm.benchmarks.spec import AudioSettings, BenchmarkSpec, load_spec, parse_spec
 from pytest_audiollm.builtins import builtin_registries
-from pytest_audiollm.errors import SpecError
 from pytest_audiollm.conditions import Condition
+from pytest_audiollm.errors import SpecError
 from pytest_audiollm.units import parse_size
 
 SOURCE = "benchmarks/test.yaml"

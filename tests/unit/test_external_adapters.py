@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-from plugin_helpers import load_results
+from plugin_helpers import TESTS, load_results
 
 from pytest_audiollm.errors import AudioLLMError, MissingDependency
 from pytest_audiollm.models.protocol import ModelOptions
 
-STANDINS = Path(__file__).parent / "standins"
+STANDINS = TESTS / "standins"
 RATE = 16000
 PROMPT = "What is the common name for the focal species in the audio? Answer:"
 FROG, BUNTING = "Green Treefrog", "Lazuli Bunting"
@@ -188,9 +188,9 @@ def test_naturelm_without_its_package_skips_with_the_install_command(pytester: p
 
 
 def test_naturelm_settings_and_join(naturelm_site: Path) -> None:
-    from pytest_audiollm.sample import Sample
     from pytest_audiollm.models.adapters.naturelm import naturelm_factory
     from pytest_audiollm.models.protocol import Request
+    from pytest_audiollm.sample import Sample
 
     model = naturelm_factory(ModelOptions(name="naturelm"))
     assert (model.max_audio_seconds, model.window_hop_seconds, model.sample_rate) == (10.0, 10.0, 16000)

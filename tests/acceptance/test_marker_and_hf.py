@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from plugin_helpers import SineDataset
+from plugin_helpers import TESTS, SineDataset
 
 
 def test_marked_python_test_gets_samples_and_predictions(sines: SineDataset) -> None:
@@ -51,7 +51,7 @@ def test_marker_without_benchmark_is_a_usage_error(sines: SineDataset) -> None:
 def test_hf_adapter_runs_a_tiny_qwen2_audio_through_the_plugin(pytester: pytest.Pytester, tmp_path: Path) -> None:
     pytest.importorskip("transformers")
     model_dir = tmp_path / "tiny-qwen2-audio"
-    helper = Path(__file__).parent / "tiny_models.py"
+    helper = TESTS / "tiny_models.py"
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     subprocess.run(
         [

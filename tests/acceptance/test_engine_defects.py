@@ -1,0 +1,200 @@
+"""The defects the engine issue listed, each reproduced as a user meets it (each of these failed before the fix)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from plugin_helpers import MODEL_CONFTEST, SineDataset, load_results, run_by_benchmark
+
+from pytest_audiollm.benchmarks.data_spec import DataSpec
+from pytest_audiollm.records import read_baseline
+
+SLOW_MODEL = '''
+import os, time
+
+class SlowModel(PitchModel):
+    """The pitch model, 0.3 s per sample; after its fourth sample it drops a marker file."""
+    def predict(self, requests):
+        time.sleep(0.3)
+        self.done = getattr(self, "done", 0) + len(requests)
+        if self.done >= 4:
+            open(os.path.join(os.path.dirname(__file__), "four.done"), "w").close()
+        return super().predict(requests)
+
+class InterruptingModel(PitchModel):
+    """Ctrl-C arrives while it predicts its fifth sample."""
+    def predict(self, requests):
+        self.done = getattr(self, "done", 0) + len(requests)
+        if self.done >= 5:
+            raise KeyboardInterrupt
+        return super().predict(requests)
+
+@pytest_audiollm.hookimpl(specname="pytest_audiollm_register_models")
+def pytest_audiollm_register_slow_models(registry):
+    registry.add("slow", SlowModel)
+    registry.add("interrupting", InterruptingModel)
+'''
+
+TONES_12 = [(f"low_{i:03d}", 200.0 + 30 * i, "low") for i in range(1, 7)] + [
+    (f"high_{i:03d}", 1500.0 + 100 * i, "high") for i in range(1, 7)
+]
+
+
+@pytest.fixture
+def slow_sines(pytester: pytest.Pytester) -> SineDataset:
+    sines = SineDataset(pytester)
+    pytester.makeconftest(MODEL_CONFTEST + SLOW_MODEL)
+    sines.write(tones=TONES_12)
+    return sines
+
+
+def _outputs(root: Path) -> dict[str, str]:
+    names = ("r.json", "base.json", "j.xml", "r.html")
+    return {name: (root / name).read_text() for name in names if (root / name).exists()}
+
+
+def test_an_interrupted_session_never_overwrites_good_outputs(slow_sines: SineDataset) -> None:
+    """Ctrl-C after 4 of 12 samples: results, baseline, JUnit and HTML of the last good run stay as they were."""
+    pytest.importorskip("pytest_html")
+    root = slow_sines.root
+    args = ["--audiollm-model", "pitch", "--audiollm-results", "r.json", "--audiollm-save-baseline", "base.json",
+            "--junitxml", "j.xml", "--html", "r.html", "-p", "no:cacheprovider"]  # fmt: skip
+    good = slow_sines.pytester.runpytest(*args)
+    assert good.ret == 0
+    before = _outputs(root)
+    assert set(before) == {"r.json", "base.json", "j.xml", "r.html"}
+    slow_args = ["slow" if a == "pitch" else a for a in args]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    process = subprocess.Popen([sys.executable, "-m", "pytest", *slow_args], cwd=root, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (root / "four.done").exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"the slow run ended before its fourth sample:\n{process.communicate()[0]}")
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert _outputs(root) == before  # byte for byte: nothing replaced by a partial run
+    partial = json.loads((root / "r.incomplete.json").read_text())
+    assert partial["complete"] is False and 4 <= len(partial["runs"][0]["samples"]) < 12
+    assert (root / "j.incomplete.xml").exists() and (root / "r.incomplete.html").exists()
+    assert not (root / "base.incomplete.json").exists() and "no baseline saved" in output
+    assert not list(root.glob(".*.tmp")) and not list(root.glob("*.tmp"))
+    with pytest.raises(Exception, match="interrupted session"):
+        read_baseline(root / "r.incomplete.json")
+    assert read_baseline(root / "base.json").complete
+
+
+def test_ctrl_c_inside_predict_keeps_the_sample_and_writes_nothing_over_good_results(slow_sines: SineDataset) -> None:
+    slow_sines.pytester.runpytest("--audiollm-model", "pitch", "--audiollm-results", "r.json", "-p",
+                                  "no:cacheprovider")  # fmt: skip
+    good = (slow_sines.root / "r.json").read_text()
+    result = slow_sines.pytester.runpytest_subprocess("--audiollm-model", "interrupting", "--audiollm-results",
+                                                      "r.json", "-p", "no:cacheprovider")  # fmt: skip
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert (slow_sines.root / "r.json").read_text() == good
+    rows = json.loads((slow_sines.root / "r.incomplete.json").read_text())["runs"][0]["samples"]
+    assert len(rows) == 5 and rows[-1]["error"] == "KeyboardInterrupt: "  # the interrupted sample keeps its row
+
+
+def test_stopping_after_the_first_failure_is_incomplete(sines: SineDataset) -> None:
+    sines.pytester.runpytest("--audiollm-model", "pitch", "--audiollm-results", "r.json")
+    good = (sines.root / "r.json").read_text()
+    tones = list(SineDataset.TONES)
+    tones[1] = ("raise_002", 330.0, "low")  # the pitch model raises on this one: its item fails
+    sines.write(tones=tones)
+    result = sines.pytester.runpytest("--audiollm-model", "pitch", "--audiollm-results", "r.json", "-x")
+    result.assert_outcomes(passed=1, failed=1)
+    assert (sines.root / "r.json").read_text() == good
+    partial = json.loads((sines.root / "r.incomplete.json").read_text())
+    assert partial["complete"] is False and len(partial["runs"][0]["samples"]) == 2
+
+
+def test_deselected_gates_keep_the_model_fingerprint_timing_and_memory(sines: SineDataset) -> None:
+    for selection in (["-k", "not gate"], ["-x", "-k", "low_001 or high_001"]):
+        result = sines.pytester.runpytest("--audiollm-model", "pitch", "--audiollm-results", "r.json", *selection)
+        assert result.ret == 0
+        run = run_by_benchmark(load_results(sines.root / "r.json"), "tones")
+        assert run["model_fingerprint"] == "pitch-v1", selection
+        assert run["timing"]["load_s"] > 0 and run["timing"]["warmup_s"] > 0
+        assert run["memory"]["estimate_bytes"] == 10 * 2**20 and run["memory"]["peak_bytes"] is not None
+        assert run["kind"] == "text" and run["benchmark_version"] == "1"
+
+
+def test_benchmarks_without_a_model_are_a_usage_error(pytester: pytest.Pytester) -> None:
+    for args in (["--audiollm-benchmark", "demo"], []):
+        if not args:
+            SineDataset(pytester)  # a bench_*.yaml collected from the directory
+        result = pytester.runpytest(*args)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        assert "no model selected for " in result.stdout.str() + result.stderr.str()
+        assert "pass --audiollm-model NAME" in result.stdout.str() + result.stderr.str()
+
+
+def test_registered_benchmarks_are_counted_as_collected(pytester: pytest.Pytester) -> None:
+    args = ["--audiollm-model", "demo", "--audiollm-benchmark", "demo-classification", "--audiollm-bootstrap", "10"]
+    result = pytester.runpytest(*args)
+    result.stdout.fnmatch_lines(["collected 26 items"])
+    listed = pytester.runpytest(*args, "--collect-only", "-q")
+    listed.stdout.fnmatch_lines(["26 tests collected*"])
+    assert listed.ret == 0
+
+
+def test_last_failed_reruns_a_failed_gate_with_its_samples_and_counts_right(sines: SineDataset) -> None:
+    sines.write(tones=TONES_12)
+    first = sines.pytester.runpytest("--audiollm-model", "deaf")
+    first.assert_outcomes(passed=13, failed=1)  # 12 samples, macro_f1 (no gate), accuracy gate fails
+    again = sines.pytester.runpytest("--audiollm-model", "deaf", "--lf")
+    # the failed gate and the samples it aggregates, not the passed macro_f1 item; the footer adds up to the header
+    again.assert_outcomes(passed=12, failed=1)
+    again.stdout.fnmatch_lines(["collected 13 items", "run-last-failure: rerun previous 13 failures*"])
+
+
+def test_data_home_serves_brace_and_glob_shard_patterns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    (home / "shards").mkdir(parents=True)
+    for i in range(2):
+        (home / "shards" / f"part-{i:03d}.tar").write_bytes(b"")
+    bench_dir = tmp_path / "benchmarks"
+    bench_dir.mkdir()
+    monkeypatch.setenv("AUDIOLLM_DATA_HOME", str(home))
+    for pattern in ("shards/part-{000..001}.tar", "shards/*.tar", "shards/part-00[01].tar"):
+        resolved = DataSpec("webdataset", pattern, bench_dir).resolve()
+        assert resolved == home / pattern, pattern
+    (bench_dir / "shards").mkdir()
+    (bench_dir / "shards" / "part-000.tar").write_bytes(b"")  # next to the YAML wins when it matches there
+    pattern = "shards/part-{000..001}.tar"
+    assert DataSpec("webdataset", pattern, bench_dir).resolve() == bench_dir / pattern
+
+
+def test_scorer_versions_are_recorded(sines: SineDataset) -> None:
+    sines.pytester.runpytest("--audiollm-model", "pitch", "--audiollm-results", "r.json")
+    run = run_by_benchmark(load_results(sines.root / "r.json"), "tones")
+    assert run["scorers"] == {"text_normalizer": "basic-1", "caption_tokenizer": "ptb-corenlp-3.4.1"}
+
+
+def test_compare_survives_a_closed_pipe_and_says_each_thing_once(sines: SineDataset) -> None:
+    saved = sines.pytester.runpytest("--audiollm-model", "pitch", "--audiollm-save-baseline", "a.json")
+    saved.stdout.fnmatch_lines([f"pytest-audiollm: baseline saved to {sines.root / 'a.json'}"])
+    sines.pytester.runpytest("--audiollm-model", "deaf", "--audiollm-results", "b.json")
+    command = f"{sys.executable} -m pytest_audiollm compare a.json b.json | head -n 1; echo status ${{PIPESTATUS[0]}}"
+    done = subprocess.run(["bash", "-c", command], cwd=sines.root, capture_output=True, text=True, timeout=120,
+                          check=False)  # fmt: skip
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    assert done.stdout.splitlines()[-1] in ("status 0", "status 1")  # the comparison's own exit code
+    tones = list(SineDataset.TONES)
+    tones[0] = ("low_001", 250.0, "low")  # other audio: the data differ
+    sines.write(tones=tones)
+    changed = sines.pytester.runpytest("--audiollm-model", "pitch", "--audiollm-baseline", "a.json")
+    text = changed.stdout.str()
+    assert text.count("cannot compare with the baseline") == 2  # one per gate item, each said once
+    assert "cannot compare with the baseline: cannot compare" not in text
