@@ -55,3 +55,13 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "AUDIOLLM_CNN14_16K_CHECKPOINT": str(root / "Cnn14_16k_mAP=0.438.pth"),
         "AUDIOLLM_VGGISH_CHECKPOINT": str(root / "vggish-10086976.pth"),
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny randomly initialised Qwen2-Audio checkpoint (config, weights, processor), built once per session."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from tiny_models import build_tiny_qwen2_audio
+
+    return build_tiny_qwen2_audio(tmp_path_factory.mktemp("tiny-qwen2-audio"))

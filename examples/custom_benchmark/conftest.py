@@ -21,7 +21,7 @@ import pytest_audiollm
 from pytest_audiollm import AudioModel, ModelOptions, Request
 
 if TYPE_CHECKING:
-    from pytest_audiollm.models.registry import ModelRegistry
+    from pytest_audiollm import ModelRegistry
 
 MIN_HZ, MAX_HZ = 200.0, 4000.0  # the pitch range searched
 

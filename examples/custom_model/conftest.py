@@ -26,7 +26,7 @@ import pytest_audiollm
 from pytest_audiollm import AudioModel, ModelOptions, Request
 
 if TYPE_CHECKING:
-    from pytest_audiollm.models.registry import ModelRegistry
+    from pytest_audiollm import ModelRegistry
 
 ENVELOPE_S = 0.005  # 5 ms frames for the energy envelope
 FRAME_S = 0.020  # 20 ms frames for spectra ...

@@ -14,12 +14,7 @@ import soundfile as sf
 from pytest_audiollm.audio import decode_audio_bytes, load_audio
 from pytest_audiollm.errors import SampleError
 from pytest_audiollm.sample import AudioRef
-
-
-def _sine(freq: float, rate: int, seconds: float, channels: int = 1) -> np.ndarray:
-    t = np.arange(int(rate * seconds)) / rate
-    mono = (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-    return np.stack([mono] * channels, axis=1) if channels > 1 else mono
+from pytest_audiollm.testing import sine
 
 
 def _write(path: Path, data: np.ndarray, rate: int, subtype: str = "PCM_16") -> Path:
@@ -28,7 +23,7 @@ def _write(path: Path, data: np.ndarray, rate: int, subtype: str = "PCM_16") -> 
 
 
 def test_stereo_44k_becomes_mono_16k(tmp_path: Path) -> None:
-    path = _write(tmp_path / "a.wav", _sine(440, 44100, 1.5, channels=2), 44100)
+    path = _write(tmp_path / "a.wav", sine(440, 1.5, 44100, channels=2), 44100)
     audio = load_audio(AudioRef(str(path)), 16000)
     assert audio.samples.ndim == 1
     assert audio.samples.dtype == np.float32
@@ -47,7 +42,7 @@ def test_mixdown_averages_channels(tmp_path: Path) -> None:
 
 
 def test_resampling_preserves_frequency(tmp_path: Path) -> None:
-    path = _write(tmp_path / "sine.flac", _sine(1000, 48000, 1.0), 48000)
+    path = _write(tmp_path / "sine.flac", sine(1000, 1.0, 48000), 48000)
     audio = load_audio(AudioRef(str(path)), 16000)
     spectrum = np.abs(np.fft.rfft(audio.samples))
     peak_hz = np.argmax(spectrum) * audio.sample_rate / audio.samples.shape[0]
@@ -55,7 +50,7 @@ def test_resampling_preserves_frequency(tmp_path: Path) -> None:
 
 
 def test_max_seconds_truncates_and_records_it(tmp_path: Path) -> None:
-    path = _write(tmp_path / "long.wav", _sine(300, 22050, 3.0), 22050)
+    path = _write(tmp_path / "long.wav", sine(300, 3.0, 22050), 22050)
     audio = load_audio(AudioRef(str(path)), 16000, max_seconds=1.0)
     assert audio.samples.shape[0] == 16000
     assert audio.truncated_s == pytest.approx(2.0)
@@ -78,7 +73,7 @@ def test_garbage_file(tmp_path: Path) -> None:
 
 
 def test_truncated_header(tmp_path: Path) -> None:
-    full = _write(tmp_path / "full.flac", _sine(440, 16000, 1.0), 16000)
+    full = _write(tmp_path / "full.flac", sine(440, 1.0, 16000), 16000)
     cut = tmp_path / "cut.flac"
     cut.write_bytes(full.read_bytes()[:30])
     with pytest.raises(SampleError, match=r"cut\.flac: cannot decode audio"):
@@ -86,7 +81,7 @@ def test_truncated_header(tmp_path: Path) -> None:
 
 
 def test_truncated_wav_data(tmp_path: Path) -> None:
-    full = _write(tmp_path / "full.wav", _sine(440, 16000, 1.0), 16000)
+    full = _write(tmp_path / "full.wav", sine(440, 1.0, 16000), 16000)
     cut = tmp_path / "cut.wav"
     cut.write_bytes(full.read_bytes()[:10000])
     with pytest.raises(SampleError, match=r"cut\.wav: audio file is truncated"):
@@ -113,7 +108,7 @@ def test_nan_samples(tmp_path: Path) -> None:
 
 
 def test_inf_sample(tmp_path: Path) -> None:
-    data = _sine(440, 16000, 0.1)
+    data = sine(440, 0.1, 16000)
     data[10] = np.inf
     path = _write(tmp_path / "inf.wav", data, 16000, subtype="FLOAT")
     with pytest.raises(SampleError, match="contains NaN/inf samples"):
@@ -122,14 +117,14 @@ def test_inf_sample(tmp_path: Path) -> None:
 
 def test_decode_bytes_directly() -> None:
     buf = io.BytesIO()
-    sf.write(buf, _sine(440, 8000, 0.5), 8000, format="WAV")
+    sf.write(buf, sine(440, 0.5, 8000), 8000, format="WAV")
     audio = decode_audio_bytes(buf.getvalue(), "mem.wav", 16000)
     assert audio.samples.shape[0] == 8000
     assert audio.original_sample_rate == 8000
 
 
 def test_tar_member_and_missing_member(tmp_path: Path) -> None:
-    wav = _write(tmp_path / "x.wav", _sine(440, 16000, 0.25), 16000)
+    wav = _write(tmp_path / "x.wav", sine(440, 0.25, 16000), 16000)
     shard = tmp_path / "shard.tar"
     with tarfile.open(shard, "w") as tar:
         tar.add(wav, arcname="k1.wav")

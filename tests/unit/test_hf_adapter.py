@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -24,7 +23,7 @@ from tiny_models import build_tiny_qwen2_audio
 from pytest_audiollm.errors import ModelOutputError
 from pytest_audiollm.models.adapters.hf import HFAudioLLM, hf_factory
 from pytest_audiollm.models.protocol import ModelOptions, Request
-from pytest_audiollm.sample import Sample
+from pytest_audiollm.testing import make_request, sine
 
 pytestmark = pytest.mark.slow
 
@@ -36,23 +35,18 @@ def _options(path: Path, **extra: object) -> ModelOptions:
     return ModelOptions(name=f"hf:{path}", target=str(path), extra={"max_new_tokens": 8, **extra})
 
 
-def _sine(freq: float, seconds: float) -> np.ndarray:
-    t = np.arange(int(seconds * SR), dtype=np.float32) / SR
-    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
 def _requests() -> list[Request]:
-    audios = [_sine(440.0, 1.0), _sine(220.0, 1.5), _sine(880.0, 1.0)]
+    audios = [sine(440.0, 1.0, SR), sine(220.0, 1.5, SR), sine(880.0, 1.0, SR)]
     prompts = ["What sound is this?", "Describe the audio in detail, please.", "Transcribe."]
     return [
-        Request(audio=a, sample_rate=SR, prompt=p, sample=Sample(id=f"s{i}", audio=None, references=()))
+        make_request(a, prompt=p, rate=SR, sample_id=f"s{i}")
         for i, (a, p) in enumerate(zip(audios, prompts, strict=True))
     ]
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_qwen2_audio(tmp_path_factory.mktemp("tiny-qwen2-audio"))
+def tiny_dir(tiny_qwen2_audio: Path) -> Path:
+    return tiny_qwen2_audio
 
 
 @pytest.fixture(scope="module")

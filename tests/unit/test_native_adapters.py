@@ -19,7 +19,7 @@ from pytest_audiollm.errors import AudioLLMError, MissingDependency, ModelOutput
 from pytest_audiollm.models.adapters import family_adapters, native
 from pytest_audiollm.models.adapters.families import SPECS, conversation, fallback_prompt
 from pytest_audiollm.models.protocol import ModelOptions, Request
-from pytest_audiollm.sample import Sample
+from pytest_audiollm.testing import make_request, sine
 
 pytestmark = pytest.mark.slow
 
@@ -34,13 +34,8 @@ FACTORIES = {
 }
 
 
-def _sine(freq: float, seconds: float) -> np.ndarray:
-    t = np.arange(int(seconds * SR), dtype=np.float32) / SR
-    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
 def _request(seconds: float = 1.0, prompt: str = "Which sound is this?") -> Request:
-    return Request(audio=_sine(440.0, seconds), sample_rate=SR, prompt=prompt, sample=Sample("s", None, ()))
+    return make_request(sine(440.0, seconds, SR), prompt=prompt, rate=SR, sample_id="s")
 
 
 def _adapter(name: str, path: Path, **extra: Any) -> Any:
@@ -316,7 +311,7 @@ def test_granite_features_match_a_numpy_reference() -> None:
     np.testing.assert_allclose(mel_filterbank(257, 80, SR).numpy(), reference_filters, atol=1e-5)  # float32
 
     rng = np.random.default_rng(0)
-    short = (0.3 * rng.standard_normal(int(0.7 * SR)) + _sine(300.0, 0.7)).astype(np.float32)
+    short = (0.3 * rng.standard_normal(int(0.7 * SR)) + sine(300.0, 0.7, SR)).astype(np.float32)
     long = (0.1 * rng.standard_normal(int(1.3 * SR))).astype(np.float32)
     features, counts = GraniteFeatures()([short, long])
     batch = features["input_features"].numpy()

@@ -29,7 +29,6 @@ pytest.importorskip("accelerate")
 
 import torch
 import transformers
-from tiny_models import build_tiny_qwen2_audio
 
 from pytest_audiollm.errors import BudgetExceeded
 from pytest_audiollm.models.adapters.hf import HFAudioLLM, hf_factory
@@ -38,6 +37,7 @@ from pytest_audiollm.models.memory import MemoryProbe, rss_bytes, trim_heap
 from pytest_audiollm.models.placement import DeviceMap, Gpu, choose_placement
 from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request
 from pytest_audiollm.models.session import ModelSession
+from pytest_audiollm.testing import make_request, silence
 
 GiB = 2**30
 MiB = 2**20
@@ -206,8 +206,8 @@ def test_budget_decides_precision_on_a_big_gpu(qwen7b: MetaLayout) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_qwen2_audio(tmp_path_factory.mktemp("tiny-qwen2-audio"))
+def tiny_dir(tiny_qwen2_audio: Path) -> Path:
+    return tiny_qwen2_audio
 
 
 def _options(path: Path, **extra: object) -> ModelOptions:
@@ -277,12 +277,7 @@ class TensorModel(AudioModel):
 
 
 def _request() -> Request:
-    import numpy as np
-
-    from pytest_audiollm.sample import Sample
-
-    silence = np.zeros(800, dtype=np.float32)
-    return Request(audio=silence, sample_rate=16000, prompt="", sample=Sample(id="x", audio=None, references=()))
+    return make_request(silence(0.05), prompt="", sample_id="x")
 
 
 def _cycle(device: str, current: Any) -> tuple[int, int, ModelSession]:
@@ -312,7 +307,7 @@ def test_cpu_memory_returns_after_unload_and_phases_are_measured() -> None:
         "before, after, session = t._cycle('cpu', t.rss_bytes)\n"
         "print(json.dumps([before, after, session.stats.to_json()]))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(TESTS))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(TESTS)]))
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     before, after, stats = json.loads(done.stdout.strip().splitlines()[-1])

@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -29,7 +28,6 @@ import bitsandbytes as bnb
 import peft
 import torch
 import transformers
-from tiny_models import build_tiny_qwen2_audio
 
 from pytest_audiollm.core.state import state_key
 from pytest_audiollm.errors import AudioLLMError
@@ -37,7 +35,7 @@ from pytest_audiollm.models.adapters.hf import HFAudioLLM, hf_factory
 from pytest_audiollm.models.lora import ADAPTER_NAME, LoraAdapter
 from pytest_audiollm.models.protocol import ModelOptions, Request
 from pytest_audiollm.models.session import LoadFailed, ModelSession
-from pytest_audiollm.sample import Sample
+from pytest_audiollm.testing import make_request, sine
 
 pytestmark = pytest.mark.slow
 SR = 16000
@@ -48,12 +46,8 @@ def _options(path: Path, **extra: object) -> ModelOptions:
 
 
 def _requests() -> list[Request]:
-    t = np.arange(SR, dtype=np.float32) / SR
-    audios = [(0.5 * np.sin(2 * np.pi * f * t)).astype(np.float32) for f in (440.0, 880.0)]
-    return [
-        Request(audio=a, sample_rate=SR, prompt="What is it?", sample=Sample(id=f"s{i}", audio=None, references=()))
-        for i, a in enumerate(audios)
-    ]
+    return [make_request(sine(f, 1.0, SR), prompt="What is it?", rate=SR, sample_id=f"s{i}")
+            for i, f in enumerate((440.0, 880.0))]  # fmt: skip
 
 
 def _stored_bytes(model: Any) -> int:
@@ -73,8 +67,8 @@ def _stored_bytes(model: Any) -> int:
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_qwen2_audio(tmp_path_factory.mktemp("tiny-qwen2-audio"))
+def tiny_dir(tiny_qwen2_audio: Path) -> Path:
+    return tiny_qwen2_audio
 
 
 @pytest.fixture(scope="module")

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from pytest_audiollm.models.protocol import Request
 from pytest_audiollm.models.windowing import join_texts, spans, split_request, window_spans
-from pytest_audiollm.sample import Sample
+from pytest_audiollm.testing import make_request, silence
 
 
 def _request(seconds: float, task: str = "asr") -> Request:
-    audio = np.zeros(int(seconds * 16000), dtype=np.float32)
-    return Request(audio=audio, sample_rate=16000, prompt="p", sample=Sample("s", None, ()), task=task)
+    return make_request(silence(seconds), prompt="p", sample_id="s", task=task)
 
 
 def test_spans_cover_the_clip_and_the_last_window_ends_with_it() -> None:
