@@ -85,7 +85,7 @@ class _MicroErrorRate(_ErrorRate):
 
         errors, length = totals[..., 0], totals[..., 1]
         with np.errstate(invalid="ignore", divide="ignore"):
-            # empty references only: 0 when nothing was hypothesised, else 1 (docs/reference/metrics.md: empty references)
+            # empty references only: 0 when nothing was hypothesised, else 1 (docs: reference/metrics.md)
             return np.asarray(
                 np.where(length > 0, errors / np.where(length > 0, length, 1), (errors > 0).astype(np.float64)),
                 dtype=np.float64,

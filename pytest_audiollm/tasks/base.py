@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pytest_audiollm.benchmarks.spec import BenchmarkSpec, KindBlock
 
 if TYPE_CHECKING:
+    from pytest_audiollm.metrics.protocol import Metric
     from pytest_audiollm.metrics.registry import MetricRegistry
     from pytest_audiollm.models.session import ModelPool, ModelSession
     from pytest_audiollm.records import Comparison, GateRecord, MetricRecord, RunIdentity, RunRecord, SampleRecord
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ComparePolicy", "PlannedRun", "RunContext", "SubjectInfo", "TaskKind", "new_gate_record", "rows_checksum",
+    "summarize_stats",
 ]  # fmt: skip
 
 
@@ -196,3 +198,15 @@ def rows_checksum(samples: Sequence[SampleRecord]) -> str:
         audio = (sample.audio or {}).get("sha256", "")
         digest.update(json.dumps([sample.id, audio, list(sample.references)]).encode())
     return digest.hexdigest()
+
+
+def summarize_stats(metric: Metric, name: str, run: RunRecord, settings: Settings, version: str) -> MetricRecord:
+    """``name`` over the per-sample statistics of ``run`` with the seeded bootstrap CI (what a kind's
+    :meth:`TaskKind.summarize` returns for a metric of summed statistics whose gate did not run)."""
+    from pytest_audiollm.metrics.stats import aggregate
+    from pytest_audiollm.records import MetricRecord
+
+    scored = [s.stats[name] for s in run.samples if name in s.stats]
+    agg = aggregate(metric, scored, seed=settings.seed, resamples=settings.bootstrap)
+    return MetricRecord(value=agg.value, ci95=list(agg.ci95), n=agg.n, higher_is_better=metric.higher_is_better,
+                        version=version)  # fmt: skip

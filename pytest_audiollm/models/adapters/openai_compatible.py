@@ -57,7 +57,6 @@ from pytest_audiollm.models.protocol import AudioModel, ModelOptions, Request
 __all__ = ["OpenAICompatibleModel", "RemoteModelError", "encode_wav", "openai_factory", "parse_target"]
 
 
-
 class OpenAICompatibleModel(AudioModel):
     """An audio LLM behind an OpenAI-compatible ``/chat/completions`` endpoint (``openai:MODEL@BASE_URL``)."""
 

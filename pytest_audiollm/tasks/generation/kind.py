@@ -11,7 +11,15 @@ from pytest_audiollm.benchmarks.spec import BenchmarkSpec, KindBlock, parse_data
 from pytest_audiollm.errors import SpecError
 from pytest_audiollm.metrics.generation.protocol import AudioMetric, FileMetric
 from pytest_audiollm.records import Comparison, GateRecord, MetricRecord, RunIdentity, RunRecord, SampleRecord
-from pytest_audiollm.tasks.base import ComparePolicy, PlannedRun, RunContext, SubjectInfo, TaskKind, new_gate_record
+from pytest_audiollm.tasks.base import (
+    ComparePolicy,
+    PlannedRun,
+    RunContext,
+    SubjectInfo,
+    TaskKind,
+    new_gate_record,
+    summarize_stats,
+)
 from pytest_audiollm.tasks.generation import settings as gen_settings
 from pytest_audiollm.tasks.generation.state import GenerationState, list_generated_files, settings_of
 
@@ -144,17 +152,12 @@ class GenerationKind(TaskKind):
     def summarize(
         self, metric: str, run: RunRecord, settings: Settings, metrics: MetricRegistry
     ) -> MetricRecord | None:
-        from pytest_audiollm.metrics.stats import aggregate
         from pytest_audiollm.tasks.generation.compare import PerFileMean
 
         found = metrics.get(metric) if metric in metrics else None
         if not isinstance(found, FileMetric):
             return None  # a distribution metric needs the run's embeddings: only its gate computes it
-        scored = [s.stats[metric] for s in run.samples if metric in s.stats]
-        agg = aggregate(PerFileMean(metric, found.higher_is_better), scored, seed=settings.seed,
-                        resamples=settings.bootstrap)  # fmt: skip
-        return MetricRecord(value=agg.value, ci95=list(agg.ci95), n=agg.n, higher_is_better=found.higher_is_better,
-                            version=found.version)  # fmt: skip
+        return summarize_stats(PerFileMean(metric, found.higher_is_better), metric, run, settings, found.version)
 
     # -- reports ----------------------------------------------------------------------------------------
 

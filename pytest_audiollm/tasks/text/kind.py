@@ -18,6 +18,7 @@ from pytest_audiollm.tasks.base import (
     TaskKind,
     new_gate_record,
     rows_checksum,
+    summarize_stats,
 )
 from pytest_audiollm.tasks.text import settings as text_settings
 
@@ -127,17 +128,10 @@ class TextKind(TaskKind):
     def summarize(
         self, metric: str, run: RunRecord, settings: Settings, metrics: MetricRegistry
     ) -> MetricRecord | None:
-        from pytest_audiollm.metrics.stats import aggregate
-
         found = metrics.get(metric) if metric in metrics else None
         if not isinstance(found, Metric):
             return None  # a corpus metric needs its benchmark's settings: only its gate computes it
-        scored = [s.stats[metric] for s in run.samples if metric in s.stats]
-        agg = aggregate(found, scored, seed=settings.seed, resamples=settings.bootstrap)
-        return MetricRecord(
-            value=agg.value, ci95=list(agg.ci95), n=agg.n, higher_is_better=found.higher_is_better,
-            version=found.version,
-        )  # fmt: skip
+        return summarize_stats(found, metric, run, settings, found.version)
 
     def headline(self, run: RunRecord) -> str:
         counts = run.counts
