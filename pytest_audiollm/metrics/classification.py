@@ -78,9 +78,7 @@ def _reference_label(references: Sequence[str], context: ScoringContext) -> str 
 class Accuracy(Metric):
     name = "accuracy"
     version = "1"
-    description = (
-        "share of samples whose answer names the reference label (label matching: docs/reference/metrics.md)"
-    )
+    description = "share of samples whose answer names the reference label (label matching: docs/reference/metrics.md)"
     reference = "sklearn.metrics.accuracy_score on the matched labels"
     stat_names = ("correct", "count")
 

@@ -65,9 +65,11 @@ class ResultsCollector:
         suite_properties(self.config, runs)
         remember_gate_samples(self.config, self.samples, self.gates)
         complete, why = session_complete(session, exitstatus)
-        self._write(runs, complete, why)
+        if not self._write(runs, complete, why) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a result that could not be saved fails the run
 
-    def _write(self, runs: list[RunRecord], complete: bool, why: str) -> None:
+    def _write(self, runs: list[RunRecord], complete: bool, why: str) -> bool:
+        """Write the results file and the baseline; False when a write failed (the old file is kept)."""
         from pytest_audiollm.errors import AudioLLMError
         from pytest_audiollm.results.atomic import incomplete_path
         from pytest_audiollm.results.json_file import write_results
@@ -76,6 +78,7 @@ class ResultsCollector:
         base = self.config.invocation_params.dir
         targets = [(p, "results") for p in (settings.results_path,) if p]
         targets += [(p, "baseline") for p in (settings.save_baseline_path,) if p]
+        ok = True
         for path, what in targets:
             target = base / Path(path)
             if not runs:
@@ -90,8 +93,10 @@ class ResultsCollector:
                 write_results(self.config, runs, target, complete=complete)
             except AudioLLMError as exc:
                 self.written.append(f"error: {exc}")
+                ok = False
                 continue
             self.written.append(f"{'baseline saved to' if what == 'baseline' else 'results written to'} {target}")
+        return ok
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -198,3 +198,28 @@ def test_compare_survives_a_closed_pipe_and_says_each_thing_once(sines: SineData
     text = changed.stdout.str()
     assert text.count("cannot compare with the baseline") == 2  # one per gate item, each said once
     assert "cannot compare with the baseline: cannot compare" not in text
+
+
+def test_a_results_file_that_cannot_be_written_fails_the_run_in_one_line(sines: SineDataset) -> None:
+    (sines.root / "taken.json").mkdir()  # the path is a directory: replacing it fails like a full disk would
+    result = sines.pytester.runpytest("--audiollm-model", "pitch", "--audiollm-results", "taken.json")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # every gate passed, but the results were not saved
+    result.stdout.fnmatch_lines(["pytest-audiollm: error: could not write *taken.json: * (the previous file*"])
+    assert (sines.root / "taken.json").is_dir() and not list(sines.root.glob(".taken.json*"))
+
+
+def test_a_model_returning_one_string_or_none_fails_every_sample_with_the_reason(pytester: pytest.Pytester) -> None:
+    sines = SineDataset(pytester)
+    pytester.makeconftest(
+        MODEL_CONFTEST
+        + "\nclass Stringy(PitchModel):\n    def predict(self, requests):\n        return 'low' * len(requests)\n"
+        + "class Nothing(PitchModel):\n    def predict(self, requests):\n        return None\n"
+        + "@pytest_audiollm.hookimpl(specname='pytest_audiollm_register_models')\n"
+        + "def pytest_audiollm_register_odd(registry):\n"
+        + "    registry.add('stringy', Stringy)\n    registry.add('nothing', Nothing)\n"
+    )
+    for model, said in (("stringy", "returned one str"), ("nothing", "returned None")):
+        result = sines.pytester.runpytest("--audiollm-model", model, "--audiollm-results", "r.json")
+        result.assert_outcomes(failed=6 + 1, passed=1)  # every sample fails and scores as a wrong answer
+        run = run_by_benchmark(load_results(sines.root / "r.json"), "tones")
+        assert all(said in (s["error"] or "") and s["error_kind"] == "output" for s in run["samples"]), model

@@ -79,7 +79,12 @@ class Predictor:
         requests = [part for split in parts for part in split]
         started = time.perf_counter()
         try:
-            outputs: list[object] = list(session.predict(requests))
+            returned: object = session.predict(requests)
+            if isinstance(returned, str | bytes) or returned is None:  # list("abc") would be one answer per letter
+                kind = "None" if returned is None else f"one {type(returned).__name__}"
+                error = f"predict() returned {kind}, not a list with one string per request (in order)"
+                return [Outcome(None, error, "output", audio=audio) for _, _, audio in ready], False
+            outputs: list[object] = list(returned)  # type: ignore[call-overload]
         except Exception as exc:
             error = f"predict() raised {type(exc).__name__}: {exc}"
             return [Outcome(None, error, "model", audio=audio) for _, _, audio in ready], False
