@@ -152,6 +152,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own teardown: an unload that raises errors this item only
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     state = item.config.stash[state_key]
     case = item.stash.get(case_key, None)
@@ -166,7 +167,11 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(state_key, None)
     if state is not None and state.pool is not None:
-        state.pool.close()
+        errors = state.pool.close()
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            for error in errors:
+                reporter.write_line(f"pytest-audiollm: {error}")
     if state is not None:
         state.kinds.close()
     java = sys.modules.get("pytest_audiollm.metrics.java")  # only if a metric started a JVM

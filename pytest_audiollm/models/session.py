@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+class UnloadFailed(AudioLLMError):
+    """The subject's unload() raised: reported on its own last item; the next subject loads as usual."""
+
+
 class LoadFailed(AudioLLMError):
     """The model's factory or load() raised: every item of this model reports the same reason."""
 
@@ -171,9 +175,13 @@ class ModelSession:
                 self._record_peaks(probe)
 
     def unload(self) -> None:
+        """Unload the subject; it counts as unloaded even when its ``unload()`` raises (UnloadFailed, once)."""
         if self.model is not None:
-            self._safe_unload(self.model)
-            self.model = None
+            model, self.model = self.model, None
+            try:
+                self._safe_unload(model)
+            except Exception as exc:
+                raise UnloadFailed(f"model {self.name!r}: unload() raised {_why(exc)}") from exc
 
     @staticmethod
     def _safe_unload(model: Subject) -> None:
@@ -201,18 +209,27 @@ class ModelPool:
 
     def __init__(self, sessions: dict[str, ModelSession]) -> None:
         self.sessions = sessions
+        self.unload_errors: list[str] = []  # unloads that raised outside an item's teardown
 
     def acquire(self, name: str) -> ModelSession:
         session = self.sessions[name]
         for other in self.sessions.values():
             if other is not session and other.loaded:
-                other.unload()
+                try:
+                    other.unload()
+                except UnloadFailed as exc:  # the other model's problem, not this one's
+                    self.unload_errors.append(str(exc))
         session.ensure_loaded()
         return session
 
     def release(self, name: str) -> None:
         self.sessions[name].unload()
 
-    def close(self) -> None:
+    def close(self) -> list[str]:
+        """Unload every subject; the unload errors of the session (each reported once)."""
         for session in self.sessions.values():
-            session.unload()
+            try:
+                session.unload()
+            except UnloadFailed as exc:
+                self.unload_errors.append(str(exc))
+        return self.unload_errors

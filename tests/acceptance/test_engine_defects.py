@@ -223,3 +223,17 @@ def test_a_model_returning_one_string_or_none_fails_every_sample_with_the_reason
         result.assert_outcomes(failed=6 + 1, passed=1)  # every sample fails and scores as a wrong answer
         run = run_by_benchmark(load_results(sines.root / "r.json"), "tones")
         assert all(said in (s["error"] or "") and s["error_kind"] == "output" for s in run["samples"]), model
+
+
+def test_an_unload_that_raises_belongs_to_its_model_alone(sines: SineDataset) -> None:
+    sines.pytester.makeconftest(
+        MODEL_CONFTEST
+        + "\nclass Sticky(PitchModel):\n    def unload(self):\n        raise RuntimeError('cannot free the GPU')\n"
+        + "@pytest_audiollm.hookimpl(specname='pytest_audiollm_register_models')\n"
+        + "def pytest_audiollm_register_sticky(registry):\n    registry.add('sticky', Sticky)\n"
+    )
+    result = sines.pytester.runpytest("--audiollm-model", "sticky", "--audiollm-model", "pitch", "--html", "r.html")
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] == 16 and outcomes["errors"] == 1  # both models' 8 items pass; sticky's teardown errors
+    result.stdout.fnmatch_lines(["*ERROR at teardown of tones[[]sticky::*", "*model 'sticky': unload() raised*"])
+    assert "tones on pitch: 6 samples, 0 errors" in result.stdout.str() and (sines.root / "r.html").exists()
