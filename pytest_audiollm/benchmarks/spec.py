@@ -120,10 +120,38 @@ def load_spec(path: Path, kinds: KindParsers) -> BenchmarkSpec:
     except OSError as exc:
         raise SpecError(source, "", f"cannot read the benchmark file ({exc.strerror})") from exc
     try:
-        raw = yaml.safe_load(text)
+        raw = safe_yaml(text, source)
     except yaml.YAMLError as exc:
         raise SpecError(source, "", f"is not valid YAML: {exc}") from exc
     return parse_spec(raw, source=source, base_dir=path.parent, kinds=kinds)
+
+
+MAX_YAML_ALIASES = 100  # a benchmark file needs a handful; a "billion laughs" document needs thousands
+
+
+def safe_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` that refuses documents with more than MAX_YAML_ALIASES aliases (``*name``): nested
+    aliases multiply (10 levels of 10 make a billion items to walk), and a spec never needs many."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_YAML_ALIASES:
+                    raise SpecError(
+                        source, "", f"uses more than {MAX_YAML_ALIASES} YAML aliases (*name): refused, since nested "
+                        "aliases multiply into an enormous document; write the values out"
+                    )  # fmt: skip
+            return super().compose_node(parent, index)
+
+    loader = _Loader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def parse_spec(raw: Any, *, source: str, base_dir: Path, kinds: KindParsers) -> BenchmarkSpec:
@@ -344,7 +372,14 @@ def close_match(word: str, options: Sequence[str]) -> str:
 
 
 def describe_value(value: Any) -> str:
-    return "nothing" if value is None else f"{type(value).__name__} {value!r}"[:80]
+    """A short description of a value for an error message (bounded: never the repr of a huge structure)."""
+    import reprlib
+
+    if value is None:
+        return "nothing"
+    short = reprlib.Repr()
+    short.maxlevel, short.maxlist, short.maxdict, short.maxstring, short.maxother = 2, 4, 4, 60, 60
+    return f"{type(value).__name__} {short.repr(value)}"[:80]
 
 
 def _hint(key: str, kinds: KindParsers | None) -> str:
