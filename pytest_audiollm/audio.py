@@ -46,7 +46,7 @@ class DecodedAudio:
 
 def load_audio(ref: AudioRef, target_sample_rate: int, max_seconds: float | None = None) -> DecodedAudio:
     """Read and decode ``ref`` (a file, or a member of a tar shard) to mono float32 at the target rate."""
-    data = _read_member(ref) if ref.member else _read_file(ref.path)
+    data = _read_member(ref) if ref.member else read_audio_file(ref.path)
     return decode_audio_bytes(data, ref.describe(), target_sample_rate, max_seconds)
 
 
@@ -118,14 +118,41 @@ def decode_frames(data: bytes, name: str) -> tuple[npt.NDArray[np.float32], int]
     return frames, rate
 
 
-def _read_file(path: str) -> bytes:
+MAX_AUDIO_BYTES_ENV = "AUDIOLLM_MAX_AUDIO_BYTES"
+DEFAULT_MAX_AUDIO_BYTES = 2 * 1024**3
+
+
+def max_audio_bytes() -> int:
+    """The largest audio file read (bytes): $AUDIOLLM_MAX_AUDIO_BYTES, else 2 GiB."""
+    text = os.environ.get(MAX_AUDIO_BYTES_ENV, "")
+    return int(text) if text.strip().isdigit() and int(text) > 0 else DEFAULT_MAX_AUDIO_BYTES
+
+
+def read_audio_file(path: str) -> bytes:
+    """The bytes of an audio file: a regular file no larger than :func:`max_audio_bytes` (a device such as
+    /dev/zero would be read until memory runs out, a FIFO would block forever)."""
+    import stat
+
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
         raise SampleError(
             f"audio file not found: {path} (paths in a manifest are relative to the manifest file)"
         ) from None
+    except OSError as exc:
+        raise SampleError(f"cannot read audio file {path}: {exc.strerror or exc}; check its permissions") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise SampleError(f"audio file not found: {path} is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise SampleError(f"{path} is not a regular file (a device, FIFO or socket): only audio files are read")
+    if info.st_size > max_audio_bytes():
+        raise SampleError(
+            f"{path} is {info.st_size} bytes, more than the {max_audio_bytes()} bytes audio files may have; raise "
+            f"${MAX_AUDIO_BYTES_ENV} if it really is one recording"
+        )
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
     except OSError as exc:
         raise SampleError(f"cannot read audio file {path}: {exc.strerror or exc}; check its permissions") from exc
 

@@ -129,12 +129,12 @@ def read_clip(path: Path, key: str, preset: Preset) -> Clip:
     """Read, decode and check one file; :class:`SampleError` says what is wrong with it."""
     import numpy as np
 
-    from pytest_audiollm.audio import decode_frames
+    from pytest_audiollm.audio import decode_frames, read_audio_file
 
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SampleError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+        data = read_audio_file(str(path))
+    except SampleError as exc:
+        raise SampleError(f"{path}: cannot read the file ({exc})") from exc
     if not data:
         raise SampleError(f"{path}: the file is empty (0 bytes): regenerate it")
     frames, rate = decode_frames(data, str(path))

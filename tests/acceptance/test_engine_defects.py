@@ -237,3 +237,21 @@ def test_an_unload_that_raises_belongs_to_its_model_alone(sines: SineDataset) ->
     assert outcomes["passed"] == 16 and outcomes["errors"] == 1  # both models' 8 items pass; sticky's teardown errors
     result.stdout.fnmatch_lines(["*ERROR at teardown of tones[[]sticky::*", "*model 'sticky': unload() raised*"])
     assert "tones on pitch: 6 samples, 0 errors" in result.stdout.str() and (sines.root / "r.html").exists()
+
+
+def test_devices_fifos_and_huge_files_fail_their_own_sample(
+    sines: SineDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    os.mkfifo(sines.root / "audio" / "pipe.wav")
+    (sines.root / "audio" / "big.wav").write_bytes(b"\0" * 200_000)
+    lines = (sines.root / "data.jsonl").read_text().splitlines()
+    lines += [json.dumps({"id": "zero", "audio": "/dev/zero", "label": "low"}),
+              json.dumps({"id": "fifo", "audio": "audio/pipe.wav", "label": "low"}),
+              json.dumps({"id": "big", "audio": "audio/big.wav", "label": "low"})]  # fmt: skip
+    (sines.root / "data.jsonl").write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("AUDIOLLM_MAX_AUDIO_BYTES", "100000")  # the tones are 16 to 45 kB
+    result = sines.pytester.runpytest("--audiollm-model", "pitch", "--audiollm-results", "r.json")
+    result.assert_outcomes(passed=6 + 2, failed=3)
+    errors = {s["id"]: s["error"] for s in run_by_benchmark(load_results(sines.root / "r.json"), "tones")["samples"]}
+    assert "not a regular file" in errors["zero"] and "not a regular file" in errors["fifo"]
+    assert "more than the 100000 bytes" in errors["big"]
