@@ -28,3 +28,4 @@ class Sample:
     prompt: str = ""
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     error: str | None = None  # a manifest problem found while listing: the sample's item fails with it
+    source_id: str | None = None  # the id as the data wrote it, when ``id`` had to be made test-id safe

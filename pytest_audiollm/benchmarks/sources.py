@@ -8,7 +8,9 @@ that Sample an ``error`` so only its item fails; a problem with the whole data b
 from __future__ import annotations
 
 import csv
+import dataclasses
 import glob
+import hashlib
 import json
 import re
 import tarfile
@@ -51,6 +53,36 @@ def sanitize_id(raw: str) -> str:
     return _NOT_ID_CHARS.sub("_", raw) or "_"
 
 
+def _identified(sample: Sample, raw: str) -> Sample:
+    """``sample`` with its test-id safe id and, when that differs from the data's, the original kept."""
+    safe = sanitize_id(raw)
+    return dataclasses.replace(sample, id=safe, source_id=raw if raw != safe else None)
+
+
+def _unique(listed: list[tuple[Sample, _Where]], data: DataSpec) -> list[Sample]:
+    """Ids made safe for test ids may collide (``猫`` and ``狗`` both become ``_``; ``dog/1`` and ``dog_1``): the
+    colliding ones get a short digest of their original id, ``_-3f2a9c1d``, so every item has its own stable id
+    and the original stays in the results (``source_id``). The same original id twice is a duplicate: an error."""
+    by_id: dict[str, list[int]] = {}
+    for index, (sample, _) in enumerate(listed):
+        by_id.setdefault(sample.id, []).append(index)
+    samples = [sample for sample, _ in listed]
+    for sample_id, indices in by_id.items():
+        if len(indices) < 2:
+            continue
+        originals: dict[str, int] = {}
+        for index in indices:
+            original = samples[index].source_id or samples[index].id
+            if original in originals:
+                where = listed[originals[original]][1].pair(listed[index][1])
+                raise SpecError(data.source, "data", f"duplicate sample id '{original}' ({where})")
+            originals[original] = index
+        for original, index in originals.items():
+            digest = hashlib.sha256(original.encode("utf-8")).hexdigest()[:8]
+            samples[index] = dataclasses.replace(samples[index], id=f"{sample_id}-{digest}", source_id=original)
+    return samples
+
+
 def list_samples(data: DataSpec, benchmark: str, limit: int | None = None) -> list[Sample]:
     """The benchmark's samples in a deterministic order; ``limit`` keeps the first N (listing stops there)."""
     listers: dict[str, Callable[[DataSpec, str], _Listed]] = {
@@ -68,16 +100,12 @@ def list_samples(data: DataSpec, benchmark: str, limit: int | None = None) -> li
         )
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
-    samples: list[Sample] = []
-    seen: dict[str, _Where] = {}
+    listed: list[tuple[Sample, _Where]] = []
     for sample, where in lister(data, benchmark):
-        if limit is not None and len(samples) >= limit:
+        if limit is not None and len(listed) >= limit:
             break
-        if sample.id in seen:
-            raise SpecError(data.source, "data", f"duplicate sample id '{sample.id}' ({seen[sample.id].pair(where)})")
-        seen[sample.id] = where
-        samples.append(sample)
-    return samples
+        listed.append((sample, where))
+    return _unique(listed, data)
 
 
 # --- manifests (jsonl, csv) -------------------------------------------------------------------------------
@@ -171,8 +199,8 @@ def _from_record(
     else:
         sample_id = fallback_id
     used = {data.audio_field, data.reference_field, data.id_field, data.prompt_field}
-    return Sample(
-        id=sanitize_id(sample_id),
+    sample = Sample(
+        id=sample_id,
         audio=audio,
         references=references,
         benchmark=benchmark,
@@ -180,6 +208,7 @@ def _from_record(
         meta={k: v for k, v in record.items() if k not in used},
         error=f"{where.file} {where.item}: {'; '.join(errors)}" if errors else None,
     )
+    return _identified(sample, sample_id)
 
 
 def _references(value: Any, field_name: str) -> tuple[tuple[str, ...], str | None]:
@@ -224,14 +253,11 @@ def _list_folder(data: DataSpec, benchmark: str) -> _Listed:
                 f"{path} is directly in the data folder and has no {sidecar.name}: move it into a "
                 f"folder named after its label, or write its reference in {sidecar.name}"
             )
-        sample = Sample(
-            id=sanitize_id(rel.with_suffix("").as_posix().replace("/", ".")),
-            audio=AudioRef(str(path)),
-            references=references,
-            benchmark=benchmark,
-            meta={"file": rel.as_posix()},
-            error=error,
-        )
+        sample = _identified(
+            Sample(id="", audio=AudioRef(str(path)), references=references, benchmark=benchmark,
+                   meta={"file": rel.as_posix()}, error=error),
+            rel.with_suffix("").as_posix().replace("/", "."),
+        )  # fmt: skip
         yield sample, _Where(str(root), rel.as_posix())
 
 
@@ -319,8 +345,8 @@ def _from_shard_key(
     raw_id = record.get(data.id_field)
     prompt = record.get(data.prompt_field)
     used = {data.audio_field, data.reference_field, data.id_field, data.prompt_field}
-    return Sample(
-        id=sanitize_id(str(raw_id) if raw_id not in (None, "") else key.replace("/", ".")),
+    sample = Sample(
+        id="",
         audio=AudioRef(str(shard), members[audio_ext].name) if audio_ext else None,
         references=references,
         benchmark=benchmark,
@@ -328,6 +354,7 @@ def _from_shard_key(
         meta={k: v for k, v in record.items() if k not in used},
         error=f"{where}: {'; '.join(errors)}" if errors else None,
     )
+    return _identified(sample, str(raw_id) if raw_id not in (None, "") else key.replace("/", "."))
 
 
 def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:

@@ -94,6 +94,7 @@ def run_sample_item(item: pytest.Item) -> None:
 def _keep(item: pytest.Item, state: AudioLLMState, case: Case, record: SampleRecord) -> None:
     """The record joins its run (what the gates aggregate) and rides on the item's report to the controller."""
     record.kind, record.task, record.version = case.spec.kind, case.spec.task, case.spec.version
+    record.source_id = case.sample.source_id
     record.nodeid = item.nodeid
     if state.pool is not None and case.model in state.pool.sessions:
         record.subject_stats = state.pool.sessions[case.model].stats.to_json()

@@ -58,6 +58,7 @@ class SampleRecord:
     generated: dict[str, JSON] | None = None
     notes: dict[str, str] | None = None
     reference_path: str | None = None
+    source_id: str | None = None  # the id as the data wrote it, when ``id`` had to be made test-id safe
     status: Status = "passed"
     message: str = ""
     subject_stats: dict[str, JSON] | None = None  # the subject's SubjectStats after this item (timing, memory)
@@ -76,7 +77,10 @@ class SampleRecord:
 
     def result(self) -> dict[str, JSON]:
         """The sample as the results file stores it (``runs[].samples[]``)."""
-        return {key: getattr(self, key) for key in RESULT_KEYS}
+        out = {key: getattr(self, key) for key in RESULT_KEYS}
+        if self.source_id is not None:
+            out["source_id"] = self.source_id
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, JSON]) -> SampleRecord:
