@@ -76,6 +76,11 @@ def decode_audio_bytes(
         mono = np.asarray(soxr.resample(mono, rate, target_sample_rate, quality="HQ"), dtype=np.float32)
     if max_seconds is not None:
         mono = mono[: round(max_seconds * target_sample_rate)]
+        if mono.size == 0:
+            raise SampleError(
+                f"{name}: audio.max_seconds = {max_seconds:g} keeps no sample at {target_sample_rate} Hz: "
+                "raise it in the benchmark YAML"
+            )
     return DecodedAudio(
         samples=np.ascontiguousarray(mono, dtype=np.float32),
         sample_rate=target_sample_rate,

@@ -40,6 +40,16 @@ def _device(text: str) -> str:
     return text
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r} (numpy seeds cannot be negative)")
+    return value
+
+
 def _model_arg(text: str) -> str:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE (for example dtype=bfloat16), got {text!r}")
@@ -147,7 +157,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     add(
         "--audiollm-seed",
-        type=int,
+        type=_non_negative_int,
         default=None,
         metavar="N",
         dest="audiollm_seed",
@@ -288,7 +298,13 @@ def settings_from_config(config: pytest.Config) -> Settings:
 
 
 def _split_arg(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE read as YAML (numbers, booleans, lists); a value that is not valid YAML
+    (``prompt=[oops``) stays the string it is."""
     key, _, value = text.partition("=")
     import yaml
 
-    return key.strip(), yaml.safe_load(value) if value else ""
+    try:
+        parsed = yaml.safe_load(value) if value else ""
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip(), parsed

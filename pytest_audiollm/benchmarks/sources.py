@@ -25,6 +25,7 @@ from pytest_audiollm.sample import AudioRef, Sample
 
 AUDIO_EXTENSIONS = ("wav", "flac", "mp3", "ogg", "opus", "aiff", "aif")
 _NOT_ID_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # bytes that surrogateescape kept
 _MISSING_PATH = (
     "{path} does not exist (relative paths are resolved against the YAML file's folder, then $AUDIOLLM_DATA_HOME)"
 )
@@ -127,8 +128,8 @@ def _list_jsonl(data: DataSpec, benchmark: str) -> _Listed:
             if not raw.strip():
                 continue
             where = _Where(str(path), f"line {number}")
-            try:
-                record = json.loads(raw.decode("utf-8"))
+            try:  # an editor's byte-order mark opens the first line
+                record = json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 problem = f"is not valid JSON: {exc}"
             else:
@@ -145,7 +146,8 @@ def _list_jsonl(data: DataSpec, benchmark: str) -> _Listed:
 
 def _list_csv(data: DataSpec, benchmark: str) -> _Listed:
     path = _manifest_path(data)
-    with path.open(newline="", encoding="utf-8-sig") as f:
+    # a byte that is not UTF-8 fails its own row (surrogateescape keeps reading), not the whole benchmark
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames:
             raise SpecError(data.source, "data.path", f"{path} has no header row: the first row names the fields")
@@ -162,7 +164,10 @@ def _list_csv(data: DataSpec, benchmark: str) -> _Listed:
                 if isinstance(parsed, list):
                     record[data.reference_field] = parsed
             sample = _from_record(record, data, benchmark, path.parent, where, f"line{reader.line_num}")
-            if extra:
+            if any(_NOT_UTF8.search(str(v)) for v in [*record.values(), *(extra or [])]):
+                error = f"{path} line {reader.line_num} holds bytes that are not UTF-8: save the file as UTF-8"
+                sample = dataclasses.replace(sample, id=f"line{reader.line_num}", error=error)
+            elif extra:
                 error = (
                     f"{path} line {reader.line_num} has {len(row) + len(extra)} cells but the header has "
                     f"{len(row)}; quote cells that contain commas"

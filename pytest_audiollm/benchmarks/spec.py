@@ -219,6 +219,10 @@ def _check_top_keys(raw: Mapping[Any, Any], parser: KindParser | None, kinds: Ki
 
 
 def _choices(raw: Mapping[str, Any], source: str) -> list[str]:
+    value = raw["choices"]
+    if isinstance(value, str) and "," in value:  # "tone, noise" would silently be one label
+        labels = ", ".join(part.strip() for part in value.split(","))
+        raise SpecError(source, "choices", f"{value!r} is one string; write the labels as a YAML list: [{labels}]")
     return string_list(raw, "choices", source)
 
 
