@@ -59,10 +59,12 @@ def compare_files(
 ) -> int:
     from pytest_audiollm.builtins import builtin_registries
     from pytest_audiollm.core.baseline import compare_runs
-    from pytest_audiollm.records import RunIdentity, identity_mismatch, read_results, select_run
+    from pytest_audiollm.records import RunIdentity, identity_mismatch, read_baseline, read_results, select_run
 
-    baseline_doc = read_results(baseline_path)
+    baseline_doc = read_baseline(baseline_path)  # an interrupted session's file is refused as A
     current_doc = read_results(current_path)
+    if not current_doc.complete:
+        print(f"note: {current_path} comes from an interrupted session: only what it ran is compared", file=out)
     metrics, kinds = builtin_registries()  # the comparison runs outside pytest: no plugin's hooks
     compared = mismatched = regressed = 0
     unmatched: list[str] = []

@@ -126,7 +126,7 @@ def validate_spec(spec: BenchmarkSpec, state: AudioLLMState) -> None:
                                                                                            state.metrics):  # fmt: skip
             raise SpecError(
                 spec.source or spec.name,
-                "metrics",
+                "",
                 f"--audiollm-threshold gates {bound} of {override.metric}, which has no confidence interval in this "
                 f"benchmark: gate its value instead ('{spec.name}:{override.metric}<=X')",
             )

@@ -255,3 +255,13 @@ def test_devices_fifos_and_huge_files_fail_their_own_sample(
     errors = {s["id"]: s["error"] for s in run_by_benchmark(load_results(sines.root / "r.json"), "tones")["samples"]}
     assert "not a regular file" in errors["zero"] and "not a regular file" in errors["fifo"]
     assert "more than the 100000 bytes" in errors["big"]
+
+
+def test_compare_refuses_an_interrupted_baseline(sines: SineDataset) -> None:
+    sines.pytester.runpytest("--audiollm-model", "pitch", "--audiollm-results", "b.json")
+    document = json.loads((sines.root / "b.json").read_text())
+    (sines.root / "a.json").write_text(json.dumps(dict(document, complete=False)))
+    done = sines.pytester.run(sys.executable, "-m", "pytest_audiollm", "compare", "a.json", "b.json")
+    assert done.ret == 2 and "interrupted session" in done.stderr.str()
+    swapped = sines.pytester.run(sys.executable, "-m", "pytest_audiollm", "compare", "b.json", "a.json")
+    assert swapped.ret == 0 and "comes from an interrupted session" in swapped.stdout.str()

@@ -92,7 +92,9 @@ def kernel_inception_distance(
     g = 1.0 / d if gamma is None else float(gamma)
     rng = np.random.RandomState(seed)
     vals = np.zeros(subsets)
-    for i in range(subsets):
+    if m == n1 == n2:  # every subset is both whole sets (in another order): one MMD^2 is all of them
+        vals[:] = _polynomial_mmd2_unbiased(xa, ya, degree, g, coef0)
+    for i in range(subsets if m < max(n1, n2) else 0):
         f1 = xa[rng.choice(n1, m, replace=False)]
         f2 = ya[rng.choice(n2, m, replace=False)]
         vals[i] = _polynomial_mmd2_unbiased(f1, f2, degree, g, coef0)

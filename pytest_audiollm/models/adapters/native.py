@@ -132,8 +132,9 @@ class NativeAudioLLM(HFAudioLLM):
                 found = importlib.util.find_spec(package) is not None
             except (ImportError, ValueError):
                 found = False
-            if not found:
-                raise MissingDependency(package, f"the {self.spec.name} model adapter")
+            if not found:  # peft comes with the lora extra, whose transformers cap keeps the two compatible
+                raise MissingDependency(package, f"the {self.spec.name} model adapter",
+                                        extra="lora" if package == "peft" else None)  # fmt: skip
 
     def _load_processor(self, transformers: Any, kwargs: dict[str, Any]) -> Any:
         self._check_dependencies()

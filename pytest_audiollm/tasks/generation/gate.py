@@ -4,7 +4,8 @@ Per-file metrics (``FileMetric``) are means over the generated files with the se
 metrics (``--audiollm-seed``, ``--audiollm-bootstrap``). Distribution metrics (``DistributionMetric``) get a CI
 only when ``generation.bootstrap: N`` asks: N resamples, drawn with replacement from the generated files and,
 independently, from the reference files (seeded with ``--audiollm-seed``), each recomputing the distance over the
-cached embeddings; the CI is the 2.5 and 97.5 percentiles of the finite values.
+cached embeddings; the CI is the 2.5 and 97.5 percentiles of the finite values, shifted by the resampling bias
+(see :func:`_bootstrap_distance`).
 """
 
 from __future__ import annotations
@@ -148,8 +149,9 @@ def _distribution(metric: DistributionMetric, record: GateRecord, run: Generatio
     record.warnings.extend(value.warnings)
     resamples = run.settings.bootstrap
     if resamples > 0:
-        record.ci95 = _bootstrap_distance(metric, generated, references, settings, resamples, seed)
-        record.bootstrap = extras["bootstrap"] = {"resamples": resamples, "seed": seed}
+        record.ci95, bias = _bootstrap_distance(metric, generated, references, settings, resamples, seed, value.value)
+        record.bootstrap = {"resamples": resamples, "seed": seed}
+        extras["bootstrap"] = {"resamples": resamples, "seed": seed, "bias": bias}
     if metric.outliers:
         scores = outlier_scores(generated, references, metric.backbone or "cnn14")
         worst = sorted(scores.items(), key=lambda kv: -kv[1])[: run.settings.outliers]
@@ -164,8 +166,15 @@ def _bootstrap_distance(
     settings: DistanceSettings,
     resamples: int,
     seed: int,
-) -> list[float | None]:
-    """Percentile 95% CI of ``metric`` over ``resamples`` resamples (with replacement) of both sets."""
+    value: float,
+) -> tuple[list[float | None], float | None]:
+    """95% CI of ``metric`` from ``resamples`` resamples (with replacement) of both sets, and the resampling bias.
+
+    A resample repeats files, and repeated files inflate every distance (FD's covariance loses rank, MMD's
+    within-set terms grow), so the resampled values sit above the value itself. The interval is their 2.5 and
+    97.5 percentiles shifted by that bias (their mean minus the value): the spread of the distance at this N
+    around the value. The distance's own small-sample bias stays in the value: compare runs at equal N.
+    """
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -179,9 +188,10 @@ def _bootstrap_distance(
             continue  # a degenerate resample (too few distinct files): left out of the interval
     finite = values[np.isfinite(values)]
     if finite.size == 0:
-        return [None, None]
-    low, high = np.percentile(finite, [2.5, 97.5])
-    return [_clean(float(low)), _clean(float(high))]
+        return [None, None], None
+    bias = float(np.mean(finite)) - value
+    low, high = np.percentile(finite, [2.5, 97.5]) - bias
+    return [_clean(float(low)), _clean(float(high))], _clean(bias)
 
 
 def _clean(value: float) -> float | None:

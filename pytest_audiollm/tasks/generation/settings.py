@@ -49,7 +49,7 @@ KEYS = (
     "outliers",
     "bootstrap",
 )
-_FOLDER_DATAKEYS = ("generated", "reference", "prompts")
+FOLDER_DATA_KEYS = ("generated", "reference", "prompts")
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,11 @@ def parse_generation_data(raw: Mapping[str, Any], source: str, base_dir: Path) -
     if "generated" not in raw and "reference" not in raw:
         return {}
     for key in raw:
-        if str(key) not in _FOLDER_DATAKEYS:
+        if str(key) not in FOLDER_DATA_KEYS:
             raise SpecError(
                 source,
                 f"data.{key}",
-                f"is not a known key here; a folder comparison takes {', '.join(_FOLDER_DATAKEYS)}",
+                f"is not a known key here; a folder comparison takes {', '.join(FOLDER_DATA_KEYS)}",
             )
     for key in ("generated", "reference"):
         if not raw.get(key):
