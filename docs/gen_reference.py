@@ -132,9 +132,13 @@ def hooks() -> list[Hook]:
 def _signature(function: Callable[..., Any], drop_self: bool = False) -> str:
     """``(registry: ModelRegistry) -> None``: annotations as written (they are strings under PEP 563)."""
     parts = []
+    star = False  # the bare `*` before the first keyword-only parameter
     for parameter in inspect.signature(function).parameters.values():
         if drop_self and parameter.name == "self":
             continue
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and not star:
+            parts.append("*")
+            star = True
         text = parameter.name
         if parameter.annotation is not inspect.Parameter.empty:
             annotation = parameter.annotation
@@ -478,14 +482,16 @@ def _code(text: Any) -> str:
 
 
 def _cell(text: str) -> str:
-    """Text for a Markdown table cell: one line, pipes escaped, reST literals as Markdown code."""
-    text = re.sub(r"``(.+?)``", r"`\1`", text)
-    return " ".join(text.split()).replace("|", "\\|")
+    """Text for a Markdown table cell: one line, pipes escaped, reST literals and roles as Markdown code."""
+    return " ".join(_md(text).split()).replace("|", "\\|")
 
 
 def _md(text: str) -> str:
-    """A docstring as Markdown: reST ``literals`` become `code`; `::` blocks are kept as indented code."""
-    return re.sub(r"``(.+?)``", r"`\1`", text).replace(":class:", "").replace("~pytest_audiollm.", "pytest_audiollm.")
+    """A docstring as Markdown: reST ``literals`` and :role:`targets` become `code`; `::` blocks are kept as
+    indented code."""
+    text = re.sub(r"``(.+?)``", r"`\1`", text)
+    text = re.sub(r":(?:class|mod|func|meth|data|attr):`~?([^`]+)`", r"`\1`", text)
+    return text.replace("~pytest_audiollm.", "pytest_audiollm.")
 
 
 def _default(value: Any) -> str:
@@ -725,23 +731,36 @@ def render_yaml_keys() -> str:
 
 
 def _schema_type(node: Mapping[str, Any]) -> str:
+    """A node's type in words: ``array of [`run`](#run)``, ``number or null``, ``"a" or "b"``."""
     if "$ref" in node:
-        return f"`{node['$ref'].rsplit('/', 1)[-1]}`"
+        name = node["$ref"].rsplit("/", 1)[-1]
+        return f"[`{name}`](#{name})"  # the heading of that definition, further down the page
     if "const" in node:
         return f"`{json.dumps(node['const'])}`"
     if "enum" in node:
-        return " \\| ".join(f"`{json.dumps(v)}`" for v in node["enum"])
+        return " or ".join(f"`{json.dumps(v)}`" for v in node["enum"])
     for combinator in ("anyOf", "oneOf"):
         if combinator in node:
             return " or ".join(_schema_type(option) for option in node[combinator])
     kind = node.get("type", "any")
     if isinstance(kind, list):
         kind = " or ".join(kind)
-    if kind == "array" and isinstance(node.get("items"), Mapping):
-        return f"array of {_schema_type(node['items'])}"
-    if kind == "object" and isinstance(node.get("additionalProperties"), Mapping):
-        return f"object of {_schema_type(node['additionalProperties'])}"
+    for container, key in (("array", "items"), ("object", "additionalProperties")):
+        if kind == container and isinstance(node.get(key), Mapping):
+            inner = _schema_type(node[key])
+            return f"{container} of {f'({inner})' if ' or ' in inner else inner}"
     return str(kind)
+
+
+def _schema_meaning(node: Mapping[str, Any]) -> str:
+    """A node's description, or its alternatives' descriptions when only they have one."""
+    if node.get("description"):
+        return str(node["description"])
+    for combinator in ("anyOf", "oneOf"):
+        options = [o for o in node.get(combinator, ()) if isinstance(o, Mapping) and o.get("description")]
+        if options:
+            return " ".join(f"{_schema_type(o)}: {o['description']}" for o in options)
+    return ""
 
 
 def _schema_rows(node: Mapping[str, Any], path: str, rows: list[str], depth: int = 0) -> None:
@@ -755,7 +774,7 @@ def _schema_rows(node: Mapping[str, Any], path: str, rows: list[str], depth: int
         full = f"{path}.{name}" if path else name
         rows.append(
             f"| `{full}` | {_cell(_schema_type(child))} | {'yes' if name in required else ''} | "
-            f"{_cell(str(child.get('description', '')))} |"
+            f"{_cell(_schema_meaning(child))} |"
         )
         target = child.get("items") if child.get("type") == "array" else child
         if isinstance(target, Mapping) and "properties" in target:

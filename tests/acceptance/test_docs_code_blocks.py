@@ -476,8 +476,8 @@ def test_results_schema_renderer_handles_a_draft_2020_12_schema() -> None:
         },
     }
     text = gen.render_schema(schema)
-    for needed in ("| `schema` | `1` | yes | format version |", "array of `run`", "### `run`", "`samples[].id`",
-                   "array of number or null"):  # fmt: skip
+    for needed in ("| `schema` | `1` | yes | format version |", "array of [`run`](#run)", "### `run`",
+                   "`samples[].id`", "array of number or null"):  # fmt: skip
         assert needed in text, (needed, text)
 
 
