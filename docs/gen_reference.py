@@ -6,9 +6,10 @@ accepts that :data:`YAML_KEY_MEANINGS` does not describe, stops the build with a
 silently miss an option, a key, a hook or a metric.
 
 ALL access to the package's internals is in the adapter functions right below (``options``, ``ini_keys``,
-``hooks``, ``registry_classes``, ``metrics``, ``generation_metrics``, ``yaml_keys``, ``yaml_values``,
-``yaml_defaults``, ``results_schema``). When modules move, update those functions only: everything after
-them works on plain data.
+``hooks``, ``registry_classes``, ``metrics``, ``generation_metrics``, ``task_kinds``, ``task_kind_protocol``,
+``yaml_keys``, ``yaml_values``, ``yaml_defaults``, ``results_schema``). When modules move, update those functions
+only: everything after them works on plain data (the registry classes and the TaskKind class are handed over as
+classes and read with ``inspect``).
 
 Run it alone to print every generated section: ``python docs/gen_reference.py [NAME ...]``.
 """
@@ -22,7 +23,6 @@ import re
 import sys
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 DASH = "\u2013"  # the en dash of empty table cells
@@ -132,9 +132,13 @@ def hooks() -> list[Hook]:
 def _signature(function: Callable[..., Any], drop_self: bool = False) -> str:
     """``(registry: ModelRegistry) -> None``: annotations as written (they are strings under PEP 563)."""
     parts = []
+    star = False  # the bare `*` before the first keyword-only parameter
     for parameter in inspect.signature(function).parameters.values():
         if drop_self and parameter.name == "self":
             continue
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and not star:
+            parts.append("*")
+            star = True
         text = parameter.name
         if parameter.annotation is not inspect.Parameter.empty:
             annotation = parameter.annotation
@@ -152,11 +156,30 @@ def _signature(function: Callable[..., Any], drop_self: bool = False) -> str:
 
 
 def registry_classes() -> dict[str, type]:
-    """The objects the hooks receive as ``registry``, by the name their annotation uses."""
-    from pytest_audiollm.generation.generator import GeneratorRegistry  # ADAPTER
-    from pytest_audiollm.registry import BenchmarkRegistry, MetricRegistry, ModelRegistry  # ADAPTER
+    """The objects the hooks receive as ``registry``, by the name their annotation uses (the five registries)."""
+    from pytest_audiollm import (  # ADAPTER: the registries are exported from the package
+        BenchmarkRegistry,
+        GeneratorRegistry,
+        MetricRegistry,
+        ModelRegistry,
+        TaskKindRegistry,
+    )
 
-    return {cls.__name__: cls for cls in (ModelRegistry, BenchmarkRegistry, MetricRegistry, GeneratorRegistry)}
+    classes = (ModelRegistry, GeneratorRegistry, BenchmarkRegistry, MetricRegistry, TaskKindRegistry)
+    return {cls.__name__: cls for cls in classes}
+
+
+def _builtin_registries() -> tuple[Any, Any]:
+    """The built-in MetricRegistry (text and generation metrics) and TaskKindRegistry, as a session has them."""
+    from pytest_audiollm.builtins import builtin_registries  # ADAPTER
+
+    return builtin_registries()
+
+
+def _is_generation_metric(metric: Any) -> bool:
+    from pytest_audiollm.metrics.generation.protocol import AudioMetric  # ADAPTER: the generation family's base
+
+    return isinstance(metric, AudioMetric)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,15 +197,13 @@ class MetricDoc:
 
 def metrics() -> list[MetricDoc]:
     """Every built-in text metric, as the plugin registers it."""
-    from pytest_audiollm.builtins import pytest_audiollm_register_metrics  # ADAPTER
     from pytest_audiollm.metrics.protocol import Metric  # ADAPTER
-    from pytest_audiollm.registry import MetricRegistry  # ADAPTER
 
-    registry = MetricRegistry()
-    pytest_audiollm_register_metrics(registry)
     out = []
-    for entry in registry:
+    for entry in _builtin_registries()[0]:
         metric = entry.value
+        if _is_generation_metric(metric):
+            continue
         out.append(
             MetricDoc(
                 name=entry.name,
@@ -202,20 +223,96 @@ def metrics() -> list[MetricDoc]:
 @dataclasses.dataclass(frozen=True)
 class GenerationMetricDoc:
     name: str
+    version: str
     backbone: str | None
     paired: bool
+    per_file: bool  # True: FileMetric (a value per generated file); False: DistributionMetric (set against set)
     higher_is_better: bool
-    definition: str
+    description: str
+    reference: str
+    module: str
 
 
 def generation_metrics() -> list[GenerationMetricDoc]:
-    """The metrics of benchmarks of task ``generation`` (FAD family)."""
-    from pytest_audiollm.generation.task import GENERATION_METRICS  # ADAPTER
+    """The built-in metrics of benchmarks of task ``generation`` (FAD family), in registry order."""
+    out = []
+    for entry in _builtin_registries()[0]:
+        metric = entry.value
+        if not _is_generation_metric(metric):
+            continue
+        out.append(
+            GenerationMetricDoc(
+                name=entry.name,
+                version=str(metric.version),
+                backbone=metric.backbone,
+                paired=bool(metric.paired),
+                per_file=bool(metric.per_file),
+                higher_is_better=bool(metric.higher_is_better),
+                description=str(metric.description),
+                reference=str(getattr(metric, "reference", "") or ""),
+                module=type(metric).__module__,
+            )
+        )
+    return out
 
+
+@dataclasses.dataclass(frozen=True)
+class TaskKindDoc:
+    name: str
+    tasks: tuple[str, ...]
+    keys: tuple[str, ...]  # top-level YAML keys it reads besides the common ones
+    subjects: tuple[str, ...]  # the kinds of subject it evaluates ("model", "generator")
+    description: str
+    module: str
+
+
+def task_kinds() -> list[TaskKindDoc]:
+    """The built-in task kinds, in registration order."""
     return [
-        GenerationMetricDoc(m.name, m.backbone, m.paired, m.higher_is_better, m.definition)
-        for m in GENERATION_METRICS.values()
+        TaskKindDoc(
+            name=kind.name,
+            tasks=tuple(kind.tasks),
+            keys=tuple(kind.keys),
+            subjects=tuple(kind.subjects),
+            description=str(kind.description),
+            module=type(kind).__module__,
+        )
+        for kind in _builtin_registries()[1].parsers()  # ADAPTER: TaskKindRegistry.parsers() keeps the order
     ]
+
+
+@dataclasses.dataclass(frozen=True)
+class ProtocolMethod:
+    name: str
+    signature: str
+    doc: str
+    required: bool  # abstract: a kind must implement it
+
+
+def task_kind_protocol() -> tuple[str, list[tuple[str, str]], list[ProtocolMethod]]:
+    """The TaskKind protocol: its docstring, its class attributes (name, default) and its methods, in source order."""
+    from pytest_audiollm import TaskKind  # ADAPTER: the protocol is exported from the package
+
+    attributes = [
+        (name, repr(getattr(TaskKind, name))) for name in ("name", "tasks", "keys", "subjects", "description")
+    ]
+    methods = []
+    for name, function in TaskKind.__dict__.items():
+        if name.startswith("_") or not inspect.isfunction(function):
+            continue
+        methods.append(
+            (
+                function.__code__.co_firstlineno,
+                ProtocolMethod(
+                    name=name,
+                    signature=f"{name}{_signature(function, drop_self=True)}",
+                    doc=inspect.getdoc(function) or "",
+                    required=bool(getattr(function, "__isabstractmethod__", False)),
+                ),
+            )
+        )
+    doc = inspect.cleandoc(TaskKind.__doc__ or "")
+    return doc, attributes, [method for _, method in sorted(methods, key=lambda pair: pair[0])]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,43 +327,50 @@ class YamlSection:
 def yaml_keys() -> list[YamlSection]:
     """The keys a benchmark YAML may hold, section by section (the lists the spec loader checks against)."""
     from pytest_audiollm.benchmarks import spec  # ADAPTER: the common keys
-    from pytest_audiollm.generation import task as generation  # ADAPTER: the generation block
+    from pytest_audiollm.tasks.generation import settings as generation  # ADAPTER: the generation block
 
-    return [
-        YamlSection("", "Top level", spec._TOP_KEYS, spec._REQUIRED, ""),
+    # the folder keys' constant was spelt _FOLDER_DATAKEYS when this was written; accept the corrected spelling too
+    folder_keys = getattr(generation, "_FOLDER_DATA_KEYS", None) or generation._FOLDER_DATAKEYS
+    sections = [YamlSection("", "Top level (every task)", spec.COMMON_KEYS, spec.REQUIRED_KEYS, "")]
+    for kind in task_kinds():
+        if kind.keys:
+            tasks = ", ".join(f"`{task}`" for task in kind.tasks)
+            sections.append(YamlSection("", f"Top level, task kind `{kind.name}` only ({tasks})", kind.keys, (), ""))
+    sections += [
         YamlSection(
             "data",
             "`data:` (every task but folder-against-folder generation)",
-            spec._DATA_KEYS,
-            ("format", "path"),
+            spec.DATA_KEYS,
+            ("format", "path"),  # required: checked in spec.parse_data
             "data.",
-        ),  # required: checked in spec._data
-        YamlSection("data.fields", "`data.fields:` (manifest field names)", spec._FIELD_KEYS, (), "data.fields."),
-        YamlSection("audio", "`audio:`", spec._AUDIO_KEYS, (), "audio."),
+        ),
+        YamlSection("data.fields", "`data.fields:` (manifest field names)", spec.FIELD_KEYS, (), "data.fields."),
+        YamlSection("audio", "`audio:`", spec.AUDIO_KEYS, (), "audio."),
         YamlSection(
             "data-folders",
             "`data:` of a folder-against-folder `generation` benchmark",
-            generation._FOLDER_DATA_KEYS,
+            tuple(folder_keys),
             ("generated", "reference"),
             "data.",
         ),
         YamlSection(
-            "generation", "`generation:` (task `generation` only, all optional)", generation._KEYS, (), "generation."
+            "generation", "`generation:` (task `generation` only, all optional)", generation.KEYS, (), "generation."
         ),
     ]
+    return sections
 
 
 def yaml_values() -> dict[str, tuple[str, ...]]:
     """The closed sets of values some keys take, by full key."""
-    from pytest_audiollm.benchmarks import spec  # ADAPTER
     from pytest_audiollm.benchmarks.data_spec import DATA_FORMATS  # ADAPTER
-    from pytest_audiollm.generation import task as generation  # ADAPTER
+    from pytest_audiollm.tasks.generation import settings as generation  # ADAPTER
+    from pytest_audiollm.tasks.text import settings as text  # ADAPTER
 
     return {
-        "task": tuple(spec.TASKS),
+        "task": tuple(_builtin_registries()[1].task_names()),
         "data.format": tuple(DATA_FORMATS),
-        "text_normalizer": tuple(spec.TEXT_NORMALIZERS),
-        "caption_tokenizer": tuple(spec.CAPTION_TOKENIZERS),
+        "text_normalizer": tuple(text.TEXT_NORMALIZERS),
+        "caption_tokenizer": tuple(text.CAPTION_TOKENIZERS),
         "generation.preset": tuple(generation.PRESETS),
         "generation.mode": tuple(generation.MODES),
     }
@@ -275,34 +379,23 @@ def yaml_values() -> dict[str, tuple[str, ...]]:
 def yaml_defaults() -> dict[str, Any]:
     """Defaults of the keys, by full key, read from the dataclasses the YAML is parsed into."""
     from pytest_audiollm.benchmarks.spec import AudioSettings, BenchmarkSpec  # ADAPTER
-    from pytest_audiollm.generation.task import GenerationSettings  # ADAPTER
+    from pytest_audiollm.tasks.generation.settings import GenerationSettings  # ADAPTER
+    from pytest_audiollm.tasks.text.settings import TextSettings  # ADAPTER
 
     out: dict[str, Any] = {}
-    for prefix, cls in (("", BenchmarkSpec), ("audio.", AudioSettings), ("generation.", GenerationSettings)):
+    sources = (("", BenchmarkSpec), ("", TextSettings), ("audio.", AudioSettings), ("generation.", GenerationSettings))
+    for prefix, cls in sources:
         for f in dataclasses.fields(cls):
             if f.default is not dataclasses.MISSING and not dataclasses.is_dataclass(f.default):
-                out[prefix + f.name] = f.default
+                out.setdefault(prefix + f.name, f.default)
     return out
 
 
-def results_schema() -> dict[str, Any] | None:
-    """The JSON Schema of the results file, or None while the package does not ship one.
+def results_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the results file, as the package ships it."""
+    from pytest_audiollm.records.schema import results_schema as shipped  # ADAPTER: records/results.schema.json
 
-    SWITCH-OVER POINT for the main developer: the refactor adds ``pytest_audiollm/records/results.schema.json``
-    (JSON Schema draft 2020-12). This function already looks for it there; if the file lands elsewhere, change
-    the path below. While it returns None, the results page shows its hand-written example only, with a note.
-    """
-    import importlib.util
-
-    spec = importlib.util.find_spec("pytest_audiollm")  # ADAPTER: the schema's place in the package
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
-        path = Path(root) / "records" / "results.schema.json"
-        if path.is_file():
-            loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            return loaded
-    return None
+    return shipped()
 
 
 # ===================================================================================================================
@@ -314,7 +407,8 @@ YAML_KEY_MEANINGS: dict[str, str] = {
     "name": "Benchmark name: letters, digits, `_ . -` (first a letter or digit); used in item ids.",
     "version": "Goes into the results (`benchmark_version`); bump it when the data or the prompt changes. A "
     "baseline of another version is refused.",
-    "task": "What kind of evaluation: decides how answers are scored and which metrics make sense.",
+    "task": "What kind of evaluation: the task kind that runs this `task:` value reads the kind's own keys, "
+    "accepts only metrics of its family and decides how answers are scored (see [task kinds](#task-kinds)).",
     "description": "Free text for the reader of the file (the plugin keeps it on the spec; it changes no result).",
     "data": "Where the samples come from: a mapping (see `data:` below; for folder-against-folder generation, "
     "see the generation `data:`).",
@@ -334,12 +428,15 @@ YAML_KEY_MEANINGS: dict[str, str] = {
     "text_normalizer": "ASR text normaliser applied to references and hypotheses before WER/CER.",
     "caption_tokenizer": "Captioning tokenizer: `ptb` (Stanford PTBTokenizer, needs Java) or `basic` (no Java).",
     "max_regression": "With `--audiollm-baseline`: tolerated worsening per metric (`{accuracy: 0.01, macro_f1: "
-    "off}`); `off` turns the baseline check off for that metric. Unlisted metrics tolerate 0.",
+    "off}`); `off` turns the baseline comparison off for that metric, for every task kind (nothing is compared "
+    "or recorded). Unlisted metrics tolerate 0, except the generation distribution metrics (`fad`, `fd`, `kid`, "
+    "`kad`, `isc`), which are compared by value but gated only when listed here.",
     "regression_level": "Significance level of the paired test against the baseline (between 0 and 1).",
     "generation": "Settings of a `generation` benchmark (see `generation:` below). Any other task refuses it.",
     "data.format": "How the samples are stored (see [data formats](../how-to/data-formats.md)).",
-    "data.path": "The manifest, folder, shard or shard pattern: relative to the YAML file, else to "
-    "`$AUDIOLLM_DATA_HOME`; absolute paths, `~` and `$VARS` work.",
+    "data.path": "The manifest, folder, shard, or (`webdataset`) shard pattern: a brace range "
+    "`shards/part-{000..009}.tar` or a glob `shards/*.tar`. Relative to the YAML file when it exists (a pattern: "
+    "matches) there, else to `$AUDIOLLM_DATA_HOME`; absolute paths, `~` and `$VARS` work.",
     "data.fields": "Manifest field names, when they differ from the defaults (see `data.fields:` below).",
     "data.fields.audio": "Field holding the audio path, relative to the manifest (default `audio`).",
     "data.fields.reference": "Field holding the reference: a string or a list of strings, e.g. several "
@@ -368,6 +465,10 @@ YAML_KEY_MEANINGS: dict[str, str] = {
     "generation.clap_checkpoint": "CLAP checkpoint for `clap_score`: a local directory or hub repo (else "
     "`$AUDIOLLM_CLAP_CHECKPOINT`).",
     "generation.outliers": "How many most-distant generated files the `fd`/`fad` gates list.",
+    "generation.bootstrap": "N > 0 gives the distribution metrics (`fad`, `fd`, `kid`, `kad`, `isc`) a 95% CI "
+    "from N resamples of both the generated and the reference set, over the cached embeddings; it costs about "
+    "N + 1 evaluations of the distance (see [generation](../how-to/generation.md#confidence-intervals)). 0: no CI "
+    "for them, and a gate on their `ci_low`/`ci_high` is a spec error. Per-file metrics always have a CI.",
 }
 
 
@@ -381,14 +482,16 @@ def _code(text: Any) -> str:
 
 
 def _cell(text: str) -> str:
-    """Text for a Markdown table cell: one line, pipes escaped, reST literals as Markdown code."""
-    text = re.sub(r"``(.+?)``", r"`\1`", text)
-    return " ".join(text.split()).replace("|", "\\|")
+    """Text for a Markdown table cell: one line, pipes escaped, reST literals and roles as Markdown code."""
+    return " ".join(_md(text).split()).replace("|", "\\|")
 
 
 def _md(text: str) -> str:
-    """A docstring as Markdown: reST ``literals`` become `code`; `::` blocks are kept as indented code."""
-    return re.sub(r"``(.+?)``", r"`\1`", text).replace(":class:", "").replace("~pytest_audiollm.", "pytest_audiollm.")
+    """A docstring as Markdown: reST ``literals`` and :role:`targets` become `code`; `::` blocks are kept as
+    indented code."""
+    text = re.sub(r"``(.+?)``", r"`\1`", text)
+    text = re.sub(r":(?:class|mod|func|meth|data|attr):`~?([^`]+)`", r"`\1`", text)
+    return text.replace("~pytest_audiollm.", "pytest_audiollm.")
 
 
 def _default(value: Any) -> str:
@@ -511,16 +614,77 @@ def render_metrics() -> str:
     return "\n".join(lines)
 
 
+# what a generation metric's ``backbone`` asks of the user (hand-written: where the checkpoints come from)
+BACKBONE_NEEDS = {
+    "cnn14": "the PANNs CNN14 checkpoint ([backbone checkpoints](../how-to/backbone-checkpoints.md))",
+    "vggish": "the VGGish checkpoint ([backbone checkpoints](../how-to/backbone-checkpoints.md))",
+    "clap": "a CLAP checkpoint (`generation.clap_checkpoint` or `$AUDIOLLM_CLAP_CHECKPOINT`) and each file's prompt "
+    "([CLAP score](../how-to/clap-score.md))",
+}
+
+
 def render_generation_metrics() -> str:
+    found = generation_metrics()
     lines = [
-        "| name | backbone | paired | direction | definition |",
+        "| name | version | direction | family | backbone | paired | 95% CI | definition |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for m in found:
+        family = "per file" if m.per_file else "distribution"
+        ci = "always" if m.per_file else "with `generation.bootstrap: N`"
+        lines.append(
+            f"| [`{m.name}`](#{m.name}) | `{m.version}` | {'^' if m.higher_is_better else 'v'} | {family} | "
+            f"{m.backbone or DASH} | {'yes' if m.paired else 'no'} | {ci} | {_cell(m.description)} |"
+        )
+    for m in found:
+        if m.per_file:
+            family = (
+                "per file (`FileMetric`): a value per generated file, computed when the file's item runs; the run's "
+                "value is the mean over files, with the seeded bootstrap 95% CI over files"
+            )
+        else:
+            family = (
+                "distribution (`DistributionMetric`): the generated set against the reference set, computed by the "
+                "gate from the files' embeddings; a 95% CI only with `generation.bootstrap: N`"
+            )
+        needs = BACKBONE_NEEDS.get(m.backbone or "", f"the `{m.backbone}` backbone") if m.backbone else "the audio only"
+        lines += [
+            "",
+            f"### `{m.name}`",
+            "",
+            f"- **Definition:** {_cell(m.description)}",
+            f"- **Reference implementation** (what the numbers equal): {_cell(m.reference) or _NO_REFERENCE}",
+            f"- **Direction:** {_direction(m.higher_is_better)}; **version** `{m.version}` (written to the results)",
+            f"- **Family:** {family}",
+            f"- **Needs:** {needs}"
+            + ("; a reference partner for each generated file (paired runs only)" if m.paired else "")
+            + f"; implemented in `{m.module}`",
+        ]
+    return "\n".join(lines)
+
+
+def render_task_kinds() -> str:
+    lines = [
+        "| task kind | `task:` values | its own top-level keys | subjects it evaluates | what it is |",
         "|---|---|---|---|---|",
     ]
-    for m in generation_metrics():
+    for kind in task_kinds():
         lines.append(
-            f"| `{m.name}` | {m.backbone or DASH} | {'yes' if m.paired else 'no'} | "
-            f"{'^' if m.higher_is_better else 'v'} | {_cell(m.definition)} |"
+            f"| `{kind.name}` | {', '.join(_code(t) for t in kind.tasks)} | "
+            f"{', '.join(_code(k) for k in kind.keys) or DASH} | "
+            f"{', '.join(_code(s) for s in kind.subjects) or DASH} | {_cell(kind.description)} |"
         )
+    return "\n".join(lines)
+
+
+def render_task_kind_protocol() -> str:
+    doc, attributes, methods = task_kind_protocol()
+    lines = [_md(doc), "", "| class attribute | default |", "|---|---|"]
+    lines += [f"| `{name}` | `{value}` |" for name, value in attributes]
+    lines += ["", "| method | must implement | what it does |", "|---|---|---|"]
+    for method in methods:
+        first = method.doc.split("\n\n")[0]
+        lines.append(f"| `{method.signature}` | {'yes' if method.required else ''} | {_cell(first)} |")
     return "\n".join(lines)
 
 
@@ -567,23 +731,36 @@ def render_yaml_keys() -> str:
 
 
 def _schema_type(node: Mapping[str, Any]) -> str:
+    """A node's type in words: ``array of [`run`](#run)``, ``number or null``, ``"a" or "b"``."""
     if "$ref" in node:
-        return f"`{node['$ref'].rsplit('/', 1)[-1]}`"
+        name = node["$ref"].rsplit("/", 1)[-1]
+        return f"[`{name}`](#{name})"  # the heading of that definition, further down the page
     if "const" in node:
         return f"`{json.dumps(node['const'])}`"
     if "enum" in node:
-        return " \\| ".join(f"`{json.dumps(v)}`" for v in node["enum"])
+        return " or ".join(f"`{json.dumps(v)}`" for v in node["enum"])
     for combinator in ("anyOf", "oneOf"):
         if combinator in node:
             return " or ".join(_schema_type(option) for option in node[combinator])
     kind = node.get("type", "any")
     if isinstance(kind, list):
         kind = " or ".join(kind)
-    if kind == "array" and isinstance(node.get("items"), Mapping):
-        return f"array of {_schema_type(node['items'])}"
-    if kind == "object" and isinstance(node.get("additionalProperties"), Mapping):
-        return f"object of {_schema_type(node['additionalProperties'])}"
+    for container, key in (("array", "items"), ("object", "additionalProperties")):
+        if kind == container and isinstance(node.get(key), Mapping):
+            inner = _schema_type(node[key])
+            return f"{container} of {f'({inner})' if ' or ' in inner else inner}"
     return str(kind)
+
+
+def _schema_meaning(node: Mapping[str, Any]) -> str:
+    """A node's description, or its alternatives' descriptions when only they have one."""
+    if node.get("description"):
+        return str(node["description"])
+    for combinator in ("anyOf", "oneOf"):
+        options = [o for o in node.get(combinator, ()) if isinstance(o, Mapping) and o.get("description")]
+        if options:
+            return " ".join(f"{_schema_type(o)}: {o['description']}" for o in options)
+    return ""
 
 
 def _schema_rows(node: Mapping[str, Any], path: str, rows: list[str], depth: int = 0) -> None:
@@ -597,7 +774,7 @@ def _schema_rows(node: Mapping[str, Any], path: str, rows: list[str], depth: int
         full = f"{path}.{name}" if path else name
         rows.append(
             f"| `{full}` | {_cell(_schema_type(child))} | {'yes' if name in required else ''} | "
-            f"{_cell(str(child.get('description', '')))} |"
+            f"{_cell(_schema_meaning(child))} |"
         )
         target = child.get("items") if child.get("type") == "array" else child
         if isinstance(target, Mapping) and "properties" in target:
@@ -634,15 +811,7 @@ def render_schema(schema: Mapping[str, Any]) -> str:
 
 
 def render_results_schema() -> str:
-    schema = results_schema()
-    if schema is None:
-        return (
-            '!!! note "JSON Schema"\n'
-            "    This version of the plugin does not ship a JSON Schema file of the results yet; the example and "
-            "the notes above are the format. When the package ships `results.schema.json`, this section shows "
-            "every field of it, generated from the file."
-        )
-    return render_schema(schema)
+    return render_schema(results_schema())
 
 
 RENDERERS: dict[str, Callable[[], str]] = {
@@ -650,6 +819,8 @@ RENDERERS: dict[str, Callable[[], str]] = {
     "hooks": render_hooks,
     "metrics": render_metrics,
     "generation-metrics": render_generation_metrics,
+    "task-kinds": render_task_kinds,
+    "task-kind-protocol": render_task_kind_protocol,
     "yaml-keys": render_yaml_keys,
     "results-schema": render_results_schema,
 }

@@ -4,7 +4,8 @@ One test per block. What a block gets depends on its language and on the directi
 the rendered page) on the lines right above its fence:
 
 - ``yaml``: parsed with ``yaml.safe_load``; a benchmark YAML (a mapping with ``task`` and ``metrics``) also goes
-  through the real spec loader (the data path need not exist). ``json``, ``jsonl``, ``toml``, ``csv`` are parsed.
+  through the real spec loader with the built-in task kinds (the data path need not exist), and, when its metrics
+  are all built-in ones, through its task kind's metric check. ``json``, ``jsonl``, ``toml``, ``csv`` are parsed.
 - ``python``: compiled; then run, in the page's scratch directory (after the page's earlier blocks), unless it has
   a ``title="FILE"``, which makes it a file of the page instead.
 - ``bash`` / ``sh`` / ``shell`` / ``console``: each command must be ``pytest ...``, ``python -m pytest ...``,
@@ -21,7 +22,9 @@ A page's scratch directory starts with every ``title="FILE"`` block of the page 
 ``examples/`` when a command names it); its blocks run in page order, as a reader would follow them.
 
 The last tests check that the generated reference (``docs/gen_reference.py``) covers every ``--audiollm-*``
-option, ini key, hook and metric of a real pytest session, and that every page is in the mkdocs nav.
+option, ini key, hook, text and generation metric and task kind of a real pytest session, that the results
+example validates against the JSON Schema the package ships, that every page is in the mkdocs nav, and that the
+site builds with ``mkdocs build --strict``.
 """
 
 from __future__ import annotations
@@ -181,9 +184,27 @@ def check_static(block: Block, tmp: Path) -> None:
 
 
 def check_benchmark_yaml(raw: dict[str, Any], block: Block, tmp: Path) -> None:
-    from pytest_audiollm.benchmarks.spec import parse_spec  # the real loader (module path: see the refactor)
+    """The real loader with the built-in task kinds; the task kind also checks the metrics when they are all
+    built-in ones (a page's own metrics are registered by its conftest.py and checked when its commands run).
 
-    parse_spec(raw, source=block.name, base_dir=tmp)
+    A benchmark of a task no built-in kind runs is loaded only when its page does not register a task kind: the
+    page's conftest.py adds the kind, and the page's commands load the benchmark with it."""
+    from pytest_audiollm.benchmarks.spec import parse_spec
+    from pytest_audiollm.builtins import builtin_registries
+
+    metrics, kinds = builtin_registries()
+    if kinds.for_task(str(raw.get("task"))) is None and _registers_a_task_kind(block.page):
+        return
+    spec = parse_spec(raw, source=block.name, base_dir=tmp, kinds=kinds)
+    if all(name in metrics for name in spec.metrics):
+        kinds.get(spec.kind).check_metrics(spec, metrics)
+
+
+def _registers_a_task_kind(page: Path) -> bool:
+    return any(
+        b.title is not None and b.title.endswith("conftest.py") and "def pytest_audiollm_register_task_kinds" in b.code
+        for b in parse_blocks(page)
+    )
 
 
 # --- page scratch directories and runs -----------------------------------------------------------------------------
@@ -389,7 +410,7 @@ def _gen_reference() -> ModuleType:
     return module
 
 
-def test_generated_reference_covers_every_option_ini_key_hook_and_metric(pytester: pytest.Pytester) -> None:
+def test_generated_reference_covers_every_option_ini_key_hook_metric_and_task_kind(pytester: pytest.Pytester) -> None:
     gen = _gen_reference()
     help_text = pytester.runpytest_subprocess("--help").stdout.str()
     options = set(re.findall(r"--audiollm-[a-z0-9-]+", help_text))
@@ -397,18 +418,42 @@ def test_generated_reference_covers_every_option_ini_key_hook_and_metric(pyteste
     config = pytester.parseconfig()
     hooks = {name for name in dir(config.hook) if name.startswith("pytest_audiollm_")}
     listing = pytester.runpytest_subprocess("--audiollm-list").stdout.str()
-    metrics = set(re.findall(r"^  (\S+)\s+v\S+, (?:higher|lower) is better", listing, re.M))
-    assert options and ini_keys and hooks and metrics, "nothing found: the plugin is not loaded in pytester"
+    text_part, _, rest = listing.partition("metrics (generation):")
+    generation_part, _, kinds_part = rest.partition("task kinds:")
+    metric_line = re.compile(r"^  (\S+)\s+v\S+, (?:higher|lower) is better", re.M)
+    text_metrics, generation_metrics = set(metric_line.findall(text_part)), set(metric_line.findall(generation_part))
+    kinds = set(re.findall(r"^  (\S+)\s+tasks ", kinds_part, re.M))
+    found = (options, ini_keys, hooks, text_metrics, generation_metrics, kinds)
+    assert all(found), "nothing found: the plugin is not loaded in pytester, or --audiollm-list changed its sections"
 
     rendered = {name: render() for name, render in gen.RENDERERS.items()}  # each renderer works
     assert not sorted(o for o in options if f"`{o}`" not in rendered["options"] and f"{o}," not in rendered["options"])
     assert not sorted(k for k in ini_keys if f"`{k}`" not in rendered["options"])
     assert not sorted(h for h in hooks if f"### `{h}`" not in rendered["hooks"])
-    assert not sorted(m for m in metrics if f"### `{m}`" not in rendered["metrics"])
+    assert "pytest_audiollm_register_task_kinds" in hooks
+    assert not sorted(m for m in text_metrics if f"### `{m}`" not in rendered["metrics"])
+    assert not sorted(m for m in generation_metrics if f"### `{m}`" not in rendered["generation-metrics"])
+    assert not sorted(k for k in kinds if f"| `{k}` |" not in rendered["task-kinds"])
+    registries = ("ModelRegistry", "GeneratorRegistry", "BenchmarkRegistry", "MetricRegistry", "TaskKindRegistry")
+    assert not sorted(r for r in registries if f"### `{r}`" not in rendered["hooks"])
+    assert "`generation.bootstrap`" in rendered["yaml-keys"]
+
+
+def test_results_example_matches_the_shipped_schema() -> None:
+    """The example on the results page is a valid results file, and the page renders the schema the package ships."""
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is in the dev extra: pip install -e '.[dev]'")
+    from pytest_audiollm.records.schema import results_schema
+
+    page = DOCS / "reference" / "results-json.md"
+    example = next(b for b in parse_blocks(page) if b.lang == "json")
+    jsonschema.validate(json.loads(example.code), results_schema(), cls=jsonschema.Draft202012Validator)
+    rendered = _gen_reference().render_results_schema()
+    for field_name in ("`complete`", "`kind`", "`scorers`", "`bootstrap`"):
+        assert field_name in rendered, field_name
 
 
 def test_results_schema_renderer_handles_a_draft_2020_12_schema() -> None:
-    """The refactor adds the results JSON Schema; its renderer is ready for it (objects, arrays, refs, defs)."""
+    """The schema renderer handles what a draft 2020-12 schema holds (objects, arrays, refs, defs, anyOf)."""
     gen = _gen_reference()
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -431,8 +476,8 @@ def test_results_schema_renderer_handles_a_draft_2020_12_schema() -> None:
         },
     }
     text = gen.render_schema(schema)
-    for needed in ("| `schema` | `1` | yes | format version |", "array of `run`", "### `run`", "`samples[].id`",
-                   "array of number or null"):  # fmt: skip
+    for needed in ("| `schema` | `1` | yes | format version |", "array of [`run`](#run)", "### `run`",
+                   "`samples[].id`", "array of number or null"):  # fmt: skip
         assert needed in text, (needed, text)
 
 
