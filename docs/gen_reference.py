@@ -329,8 +329,7 @@ def yaml_keys() -> list[YamlSection]:
     from pytest_audiollm.benchmarks import spec  # ADAPTER: the common keys
     from pytest_audiollm.tasks.generation import settings as generation  # ADAPTER: the generation block
 
-    # the folder keys' constant was spelt _FOLDER_DATAKEYS when this was written; accept the corrected spelling too
-    folder_keys = getattr(generation, "_FOLDER_DATA_KEYS", None) or generation._FOLDER_DATAKEYS
+    folder_keys = generation.FOLDER_DATA_KEYS
     sections = [YamlSection("", "Top level (every task)", spec.COMMON_KEYS, spec.REQUIRED_KEYS, "")]
     for kind in task_kinds():
         if kind.keys:
