@@ -172,3 +172,9 @@ def run_by_benchmark(results: dict[str, Any], benchmark: str, model: str | None 
         if run["benchmark"] == benchmark and (model is None or run["model"] == model):
             return run
     raise AssertionError(f"no run {benchmark} / {model} in {[(r['benchmark'], r['model']) for r in results['runs']]}")
+
+
+def failures_section(result: pytest.RunResult) -> str:
+    """The output above pytest's short test summary: that summary repeats each failure's message, cut to the
+    terminal width except where a CI variable is set (then whole), so counts over the whole output vary."""
+    return result.stdout.str().split("short test summary info")[0]
