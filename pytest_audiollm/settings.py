@@ -140,6 +140,15 @@ def add_options(parser: pytest.Parser) -> None:
         help="fail (instead of skip) the items of a model that does not fit the memory budget.",
     )
     add(
+        "--audiollm-allow-skipped-gates",
+        action="store_true",
+        default=False,
+        dest="audiollm_allow_skipped_gates",
+        help="skip, instead of fail, a gate with a threshold whose metric cannot be computed (a missing Java "
+        "runtime, backbone checkpoint or model dependency; no sample of it scored). Off by default, so that a CI "
+        "gate never passes unchecked.",
+    )
+    add(
         "--audiollm-results",
         default=None,
         metavar="PATH",
@@ -217,6 +226,7 @@ class Settings:
     device: str = "auto"
     memory_budget: int | None = None
     strict: bool = False
+    allow_skipped_gates: bool = False
     results_path: str | None = None
     baseline_path: str | None = None
     save_baseline_path: str | None = None
@@ -284,6 +294,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
         device=device,
         memory_budget=budget,
         strict=bool(opt.audiollm_strict),
+        allow_skipped_gates=bool(opt.audiollm_allow_skipped_gates),
         results_path=opt.audiollm_results or ini("audiollm_results") or None,
         baseline_path=str(config.invocation_params.dir / opt.audiollm_baseline) if opt.audiollm_baseline else None,
         save_baseline_path=opt.audiollm_save_baseline,

@@ -47,6 +47,8 @@ def setup_failure(state: AudioLLMState, case: Case) -> SampleRecord | None:
     except AudioLLMError as exc:
         skip = isinstance(exc, MissingDependency) or (isinstance(exc, BudgetExceeded) and not state.settings.strict)
         suffix = " (--audiollm-strict)" if isinstance(exc, BudgetExceeded) and not skip else ""
+        if isinstance(exc, BudgetExceeded) and skip:
+            state.over_budget.add(case.model)
         return SampleRecord(
             id=case.sample.id, model=case.model, benchmark=case.spec.name, owner=case.owner,
             index=state.plan.index(case), references=list(case.sample.references), error=str(exc),
@@ -131,7 +133,11 @@ def run_gate_item(item: pytest.Item) -> None:
     record = kind.run_gate(gate, records, ctx)
     if state.pool is not None and gate.model in state.pool.sessions:
         record.model_stats = state.pool.sessions[gate.model].stats.to_json()
-    _verdict(gate.condition, record)
+    # a gate whose samples did not run in this session (-k, --lf, -x) or whose model the memory budget skipped
+    # is skipped too; one that cannot be computed although its samples ran fails when it carries a threshold,
+    # unless the user allowed it
+    allow_skip = state.settings.allow_skipped_gates or not records or gate.model in state.over_budget
+    _verdict(gate.condition, record, allow_skip=allow_skip)
     if record.value is not None and not record.skipped and record.error is None:
         record.baseline = compare_with_baseline(state, kind, gate, record, records)
     item.stash[gate_record_key] = record
@@ -150,16 +156,28 @@ def run_gate_item(item: pytest.Item) -> None:
         pytest.fail("\n".join(failures), pytrace=False)
 
 
-def _verdict(condition: object, record: GateRecord) -> None:
-    """Check the gate's condition on the kind's value and CI; the verdict line the item reports."""
+def _verdict(condition: object, record: GateRecord, *, allow_skip: bool) -> None:
+    """Check the gate's condition on the kind's value and CI; the verdict line the item reports.
+
+    A value that cannot be computed (``skip_reason``) skips a gate without a threshold; one with a threshold
+    fails unless ``allow_skip`` (the gate was never checked: CI must not go green on it).
+    """
     from pytest_audiollm.conditions import Condition
 
     assert condition is None or isinstance(condition, Condition)
     if condition is not None:
         record.condition, record.bound = str(condition), condition.bound
         record.op, record.threshold = condition.op, condition.threshold
-    if record.skip_reason is not None:
+    if record.skip_reason is not None and (condition is None or allow_skip):
         record.skipped, record.passed, record.message = True, None, record.skip_reason
+        return
+    if record.skip_reason is not None:
+        record.passed = False
+        reason = record.skip_reason.replace(" skipped: ", ": ", 1).rstrip(". ")
+        record.message = (
+            f"{reason}. The gate {condition} could not be checked, so it fails; pass "
+            "--audiollm-allow-skipped-gates to skip such gates instead (the run then passes without checking them)"
+        )
         return
     if record.error is not None:
         record.passed, record.message = False, record.error

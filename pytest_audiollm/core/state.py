@@ -37,6 +37,7 @@ class AudioLLMState:
     # the sample records of this process, by run (owner, model, benchmark): what gates aggregate
     records: dict[RunKey, list[SampleRecord]] = field(default_factory=lambda: defaultdict(list))
     last_sample_of_model: dict[str, str] = field(default_factory=dict)  # model -> nodeid of its last sample
+    over_budget: set[str] = field(default_factory=set)  # models skipped by the memory budget (not --audiollm-strict)
     baseline: ResultsDocument | None = None  # the --audiollm-baseline document, read by the first gate
     baseline_error: str | None = None  # why it could not be read (every gate that needs it fails with this)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -181,10 +181,16 @@ def test_naturelm_hop_and_generation_args_and_the_default_hub_checkpoint(
 
 
 def test_naturelm_without_its_package_skips_with_the_install_command(pytester: pytest.Pytester) -> None:
+    """The sample skips with the install command; its gate, which has a threshold, fails: it was never checked."""
     write_benchmark(pytester.path, {"bunting_short": NATURELM_CLIPS["bunting_short"]})
     result = pytester.runpytest_subprocess("bench_calls.yaml", "--audiollm-model", "naturelm", "-rs")
-    result.assert_outcomes(skipped=2)
+    result.assert_outcomes(skipped=1, failed=1)
     result.stdout.fnmatch_lines(["*needs the 'NatureLM' package*pip install git+https://github.com/earthspecies/*"])
+    result.stdout.fnmatch_lines(["*could not be checked, so it fails; pass --audiollm-allow-skipped-gates*"])
+    allowed = pytester.runpytest_subprocess(
+        "bench_calls.yaml", "--audiollm-model", "naturelm", "--audiollm-allow-skipped-gates"
+    )
+    allowed.assert_outcomes(skipped=2)
 
 
 def test_naturelm_settings_and_join(naturelm_site: Path) -> None:
@@ -282,7 +288,9 @@ def test_salmonn_runs_from_a_repository_checkout(pytester: pytest.Pytester, tmp_
 
 def test_salmonn_without_a_repository_skips_with_instructions(pytester: pytest.Pytester, standin_log: Path) -> None:
     write_benchmark(pytester.path, {"bunting_half_second": SALMONN_CLIPS["bunting_half_second"]})
-    result = pytester.runpytest_subprocess("bench_calls.yaml", "--audiollm-model", "salmonn", "-rs")
+    result = pytester.runpytest_subprocess(
+        "bench_calls.yaml", "--audiollm-model", "salmonn", "-rs", "--audiollm-allow-skipped-gates"
+    )
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(["*needs a clone of the SALMONN repository*git clone -b salmonn https://github.com/*"])
 
