@@ -451,7 +451,8 @@ YAML_KEY_MEANINGS: dict[str, str] = {
     "audio.sample_rate": "The rate the benchmark is defined at: clips are first brought to it, then to the "
     "model's own `sample_rate` if that differs (default: straight to the model's rate).",
     "audio.max_seconds": "Longer clips are cut, and every cut is recorded (`truncated_s` in the sample's results "
-    "and JUnit properties, a count in the summary line).",
+    "and JUnit properties, a count in the summary line). Only the kept part is decoded: memory grows with "
+    "`max_seconds`, not with the file's length.",
     "data-folders.generated": "The folder of generated audio, or a mapping `label: folder`, one run per label "
     "(checkpoint sweeps).",
     "data-folders.reference": "The folder of reference audio.",

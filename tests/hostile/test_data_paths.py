@@ -4,14 +4,17 @@ sessions, a real loopback HTTP server."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 from plugin_helpers import (
     BENCH_YAML,
     SineDataset,
@@ -20,11 +23,12 @@ from plugin_helpers import (
     write_tone,
 )
 
-from pytest_audiollm.audio import load_audio
+from pytest_audiollm.audio import decode_audio_bytes, load_audio
 from pytest_audiollm.benchmarks.data_spec import DataSpec
 from pytest_audiollm.benchmarks.sources import list_samples
 from pytest_audiollm.builtins import builtin_registries
 from pytest_audiollm.errors import SpecError
+from pytest_audiollm.sample import AudioRef
 
 # --- manifest paths stay in the manifest's folder or the data home ------------------------------------------
 
@@ -111,3 +115,57 @@ def test_allow_outside_must_be_true_or_false() -> None:
         parse_spec(raw, source="b.yaml", base_dir=Path("."), kinds=kinds)
     raw["data"]["allow_outside"] = True  # type: ignore[index]
     assert parse_spec(raw, source="b.yaml", base_dir=Path("."), kinds=kinds).data.allow_outside is True
+
+
+# --- max_seconds decodes only what is kept -------------------------------------------------------------------
+
+
+def _full_decode_then_crop(path: Path, target: int, max_seconds: float | None) -> tuple[np.ndarray, float, float]:
+    """What load_audio did before partial decoding: decode everything, mix, cut, resample, cut."""
+    frames, rate = sf.read(path, dtype="float32", always_2d=True)
+    mono = frames[:, 0] if frames.shape[1] == 1 else frames.mean(axis=1, dtype=np.float32)
+    duration, truncated = frames.shape[0] / rate, 0.0
+    if max_seconds is not None and duration > max_seconds:
+        mono, truncated = mono[: int(np.ceil(max_seconds * rate))], duration - max_seconds
+    if rate != target:
+        mono = np.asarray(soxr.resample(mono, rate, target, quality="HQ"), dtype=np.float32)
+    if max_seconds is not None:
+        mono = mono[: round(max_seconds * target)]
+    return mono, duration, truncated
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "FLAC"])
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100, 48000])
+def test_decoding_with_the_cap_equals_full_decode_then_crop(tmp_path: Path, fmt: str, rate: int) -> None:
+    rng = np.random.default_rng(rate)
+    for channels in (1, 2):
+        path = tmp_path / f"x{channels}.{fmt.lower()}"
+        sf.write(path, (0.3 * rng.standard_normal((rate, channels))).astype(np.float32), rate, format=fmt)
+        for max_seconds in (None, 0.25, 1 / 3, 1.0, 1.0 + 0.5 / rate, 7.0):
+            for target in (16000, rate):
+                expected, duration, truncated = _full_decode_then_crop(path, target, max_seconds)
+                for decoded in (
+                    load_audio(AudioRef(str(path)), target, max_seconds),
+                    decode_audio_bytes(path.read_bytes(), path.name, target, max_seconds),  # a tar member's way
+                ):
+                    assert np.array_equal(decoded.samples, expected), (channels, max_seconds, target)
+                    assert (decoded.duration_s, decoded.truncated_s) == (duration, truncated)
+                    assert decoded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_an_hour_of_flac_with_max_seconds_10_allocates_little(tmp_path: Path) -> None:
+    path = tmp_path / "hour.flac"
+    with sf.SoundFile(path, "w", 16000, 1, format="FLAC", subtype="PCM_16") as f:
+        f.write((0.5 * np.sin(2 * np.pi * 440 * np.arange(16000 * 20) / 16000)).astype(np.float32))
+        silence = np.zeros(16000 * 60, dtype=np.float32)
+        for _ in range(60):  # 20 s of tone, then an hour of silence: small on disk, 230 MB decoded
+            f.write(silence)
+    tracemalloc.start()
+    try:
+        decoded = load_audio(AudioRef(str(path)), 16000, max_seconds=10)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert decoded.samples.shape == (160000,) and np.abs(decoded.samples).max() > 0.4
+    assert decoded.duration_s == 3620.0 and decoded.truncated_s == 3610.0
+    assert peak < 50 * 2**20, f"loading 10 s of an hour-long FLAC allocated {peak / 2**20:.0f} MiB"
