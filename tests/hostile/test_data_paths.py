@@ -5,11 +5,17 @@ sessions, a real loopback HTTP server."""
 from __future__ import annotations
 
 import hashlib
+import http.server
 import io
 import json
+import os
+import subprocess
+import sys
 import tarfile
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,8 +23,10 @@ import soundfile as sf
 import soxr
 from plugin_helpers import (
     BENCH_YAML,
+    REPO,
     SineDataset,
     load_results,
+    loopback_server,
     run_by_benchmark,
     write_tone,
 )
@@ -28,6 +36,7 @@ from pytest_audiollm.benchmarks.data_spec import DataSpec
 from pytest_audiollm.benchmarks.sources import list_samples
 from pytest_audiollm.builtins import builtin_registries
 from pytest_audiollm.errors import SpecError
+from pytest_audiollm.features.weights import CheckpointSpec, DownloadError, download_checkpoint
 from pytest_audiollm.sample import AudioRef
 
 # --- manifest paths stay in the manifest's folder or the data home ------------------------------------------
@@ -169,3 +178,89 @@ def test_an_hour_of_flac_with_max_seconds_10_allocates_little(tmp_path: Path) ->
     assert decoded.samples.shape == (160000,) and np.abs(decoded.samples).max() > 0.4
     assert decoded.duration_s == 3620.0 and decoded.truncated_s == 3610.0
     assert peak < 50 * 2**20, f"loading 10 s of an hour-long FLAC allocated {peak / 2**20:.0f} MiB"
+
+
+# --- download --url never writes outside --dest ---------------------------------------------------------------
+
+PAYLOAD = b"not really a checkpoint\n" * 100
+PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, list[str]]]:
+    """Serves PAYLOAD for every path; /named.bin also says Content-Disposition: filename="../../evil"."""
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(PAYLOAD)))
+            if self.path.startswith("/named.bin"):
+                self.send_header("Content-Disposition", 'attachment; filename="../../evil"')
+            self.end_headers()
+            self.wfile.write(PAYLOAD)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    with loopback_server(Handler) as base:
+        yield base, seen
+
+
+def _download(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_audiollm", "download", *args],
+        check=False, capture_output=True, text=True, timeout=60, cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )  # fmt: skip
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir())
+
+
+@pytest.mark.parametrize(
+    ("segment", "shown"),
+    [
+        ("..%2F..%2Fevil.txt", "'../../evil.txt'"),
+        ("%2E%2E", "'..'"),
+        ("%2Ftmp%2Fevil.txt", "'/tmp/evil.txt'"),
+        ("%2F..%2F..%2Fevil.txt", "'/../../evil.txt'"),  # the old code wrote a/b/evil.txt.*.part, then /evil.txt
+        ("..%5C..%5Cevil.txt", r"'..\\..\\evil.txt'"),
+        ("evil%0A.txt", r"'evil\n.txt'"),
+    ],
+)
+def test_a_url_file_name_that_leaves_dest_is_refused(
+    server: tuple[str, list[str]], tmp_path: Path, segment: str, shown: str
+) -> None:
+    base, seen = server
+    dest = tmp_path / "a" / "b" / "dest"
+    done = _download("custom", "--url", f"{base}/{segment}", "--sha256", PAYLOAD_SHA256, "--dest", str(dest))
+    assert done.returncode == 1, done.stderr
+    assert shown in done.stderr and "--dest" in done.stderr and "Traceback" not in done.stderr
+    assert seen == [] and _files(tmp_path) == []  # refused before any request: nothing written anywhere
+
+
+def test_content_disposition_is_ignored_and_empty_names_fall_back_to_name(
+    server: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    base, _ = server
+    dest = tmp_path / "a" / "b" / "dest"
+    done = _download("custom", "--url", f"{base}/named.bin", "--sha256", PAYLOAD_SHA256, "--dest", str(dest))
+    assert done.returncode == 0, done.stderr
+    assert _files(tmp_path) == ["a/b/dest/named.bin"]  # the URL's name; the header's ../../evil is not used
+    done = _download("new.pth", "--url", f"{base}/dir/", "--sha256", PAYLOAD_SHA256, "--dest", str(dest))
+    assert done.returncode == 0 and Path(done.stdout.strip()) == dest / "new.pth", done.stderr
+    refused = _download("../up.pth", "--url", f"{base}/dir/", "--sha256", PAYLOAD_SHA256, "--dest", str(dest))
+    assert refused.returncode == 1 and "'../up.pth'" in refused.stderr
+    assert _files(tmp_path) == ["a/b/dest/named.bin", "a/b/dest/new.pth"]
+
+
+def test_download_checkpoint_refuses_a_spec_whose_file_name_is_a_path(tmp_path: Path) -> None:
+    spec = CheckpointSpec(
+        name="x", description="x", filename="../x.pth", url="http://127.0.0.1:9/x", sha256="0" * 64, env_var="X"
+    )
+    with pytest.raises(DownloadError, match=r"is '../x.pth', which is not a plain file name"):
+        download_checkpoint(spec, cache_dir=tmp_path / "dest")
+    assert _files(tmp_path) == []
