@@ -437,7 +437,12 @@ YAML_KEY_MEANINGS: dict[str, str] = {
     "`shards/part-{000..009}.tar` or a glob `shards/*.tar`. Relative to the YAML file when it exists (a pattern: "
     "matches) there, else to `$AUDIOLLM_DATA_HOME`; absolute paths, `~` and `$VARS` work.",
     "data.fields": "Manifest field names, when they differ from the defaults (see `data.fields:` below).",
-    "data.fields.audio": "Field holding the audio path, relative to the manifest (default `audio`).",
+    "data.allow_outside": "`true` lets a manifest's audio paths (and a `folder`'s symlinks) resolve outside the "
+    "manifest's folder and `$AUDIOLLM_DATA_HOME` (default `false`: such a sample fails, naming the path). Set it "
+    "only for data you trust: the plugin then reads whatever files the manifest names, and with an `openai:` "
+    "model that audio is uploaded to the server. See [where audio may come from](#where-audio-may-come-from).",
+    "data.fields.audio": "Field holding the audio path, relative to the manifest (default `audio`). It must "
+    "resolve inside the manifest's folder or `$AUDIOLLM_DATA_HOME` unless `data.allow_outside` is true.",
     "data.fields.reference": "Field holding the reference: a string or a list of strings, e.g. several "
     "captions (default `reference`).",
     "data.fields.id": "Field holding the sample id (default `id`; else the file stem). Ids are sanitised to "
@@ -446,7 +451,8 @@ YAML_KEY_MEANINGS: dict[str, str] = {
     "audio.sample_rate": "The rate the benchmark is defined at: clips are first brought to it, then to the "
     "model's own `sample_rate` if that differs (default: straight to the model's rate).",
     "audio.max_seconds": "Longer clips are cut, and every cut is recorded (`truncated_s` in the sample's results "
-    "and JUnit properties, a count in the summary line).",
+    "and JUnit properties, a count in the summary line). Only the kept part is decoded: memory grows with "
+    "`max_seconds`, not with the file's length.",
     "data-folders.generated": "The folder of generated audio, or a mapping `label: folder`, one run per label "
     "(checkpoint sweeps).",
     "data-folders.reference": "The folder of reference audio.",

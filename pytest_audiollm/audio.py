@@ -1,4 +1,4 @@
-"""Audio loading: read a sample's bytes (file or tar member), decode, mix to mono, resample, truncate.
+"""Audio loading: decode a sample (file or tar member), only what ``max_seconds`` keeps; mix to mono, resample.
 
 Every failure is a :class:`SampleError` with a one-line message naming the file: it fails only that item.
 soundfile and soxr are imported lazily, inside the functions that need them.
@@ -15,6 +15,7 @@ import tarfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -45,26 +46,45 @@ class DecodedAudio:
 
 
 def load_audio(ref: AudioRef, target_sample_rate: int, max_seconds: float | None = None) -> DecodedAudio:
-    """Read and decode ``ref`` (a file, or a member of a tar shard) to mono float32 at the target rate."""
-    data = _read_member(ref) if ref.member else read_audio_file(ref.path)
-    return decode_audio_bytes(data, ref.describe(), target_sample_rate, max_seconds)
+    """Read and decode ``ref`` (a file, or a member of a tar shard) to mono float32 at the target rate.
+
+    A file is not read into memory: it is hashed in chunks and decoded from disk, and with ``max_seconds`` only
+    the frames kept are decoded (a 6-hour FLAC with ``max_seconds: 10`` costs 10 s of samples, not 6 hours).
+    """
+    if ref.member:
+        return decode_audio_bytes(_read_member(ref), ref.describe(), target_sample_rate, max_seconds)
+    with open_audio_file(ref.path) as fh:
+        try:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            fh.seek(0)
+        except OSError as exc:
+            raise _unreadable(ref.path, exc) from exc
+        return _decode(fh, ref.describe(), digest, target_sample_rate, max_seconds)
 
 
 def decode_audio_bytes(
     data: bytes, name: str, target_sample_rate: int, max_seconds: float | None = None
 ) -> DecodedAudio:
-    """Decode encoded audio ``data`` (``name`` is used in error messages) to mono float32 at the target rate.
+    """Decode encoded audio ``data`` (``name`` is used in error messages) to mono float32 at the target rate."""
+    return _decode(io.BytesIO(data), name, hashlib.sha256(data).hexdigest(), target_sample_rate, max_seconds)
 
-    Truncation to ``max_seconds`` happens before resampling (so a long file is not resampled in full) and
-    is recorded in ``truncated_s``.
+
+def _decode(
+    source: BinaryIO, name: str, digest: str, target_sample_rate: int, max_seconds: float | None
+) -> DecodedAudio:
+    """Decode ``source`` (a seekable binary file) to mono float32 at the target rate.
+
+    Truncation to ``max_seconds`` happens at decoding, before mixing and resampling: only the first
+    ``ceil(max_seconds * rate)`` frames are read, which gives exactly the array a full decode cut to that many
+    frames gives (a file shorter than the cap is read whole). It is recorded in ``truncated_s``.
     """
     if target_sample_rate <= 0:
         raise ValueError(f"target_sample_rate must be positive, got {target_sample_rate}")
     if max_seconds is not None and max_seconds <= 0:
         raise ValueError(f"max_seconds must be positive, got {max_seconds}")
-    frames, rate = decode_frames(data, name)
+    frames, rate, total = _read_frames(source, name, max_seconds)
 
-    channels, duration_s = int(frames.shape[1]), frames.shape[0] / rate
+    channels, duration_s = int(frames.shape[1]), total / rate
     mono = frames[:, 0] if channels == 1 else frames.mean(axis=1, dtype=np.float32)
     truncated_s = 0.0
     if max_seconds is not None and duration_s > max_seconds:
@@ -88,7 +108,7 @@ def decode_audio_bytes(
         channels=channels,
         duration_s=duration_s,
         truncated_s=truncated_s,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=digest,
     )
 
 
@@ -98,12 +118,21 @@ def decode_frames(data: bytes, name: str) -> tuple[npt.NDArray[np.float32], int]
     Undecodable, truncated (a WAV whose data chunk is shorter than its header says), empty and non-finite audio
     raise :class:`SampleError` naming ``name``.
     """
+    frames, rate, _ = _read_frames(io.BytesIO(data), name, None)
+    return frames, rate
+
+
+def _read_frames(source: BinaryIO, name: str, max_seconds: float | None) -> tuple[npt.NDArray[np.float32], int, int]:
+    """The checked float32 frames of ``source``, only the first ``ceil(max_seconds * rate)`` with a cap; its rate;
+    and its length in frames (the header's, when the cap stopped the reading; else the frames decoded)."""
     import soundfile as sf
 
     try:
-        with sf.SoundFile(io.BytesIO(data)) as f:
-            frames: npt.NDArray[np.float32] = f.read(dtype="float32", always_2d=True)
+        with sf.SoundFile(source) as f:
             rate, log = int(f.samplerate), str(f.extra_info)
+            keep = -1 if max_seconds is None else int(np.ceil(max_seconds * rate))
+            frames: npt.NDArray[np.float32] = f.read(frames=keep, dtype="float32", always_2d=True)
+            total = max(int(f.frames), frames.shape[0]) if frames.shape[0] == keep else frames.shape[0]
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
         message = _BYTESIO_REPR.sub("", str(exc)).replace("\n", " ")
         raise SampleError(
@@ -120,7 +149,7 @@ def decode_frames(data: bytes, name: str) -> tuple[npt.NDArray[np.float32], int]
         raise SampleError(f"{name}: audio file is empty (0 samples): replace it or drop the sample")
     if not math.isfinite(float(frames.sum(dtype=np.float64))):  # NaN or inf anywhere makes the sum non-finite
         raise SampleError(f"{name}: audio file contains NaN/inf samples: re-export it with finite values")
-    return frames, rate
+    return frames, rate, total
 
 
 MAX_AUDIO_BYTES_ENV = "AUDIOLLM_MAX_AUDIO_BYTES"
@@ -134,7 +163,16 @@ def max_audio_bytes() -> int:
 
 
 def read_audio_file(path: str) -> bytes:
-    """The bytes of an audio file: a regular file no larger than :func:`max_audio_bytes` (a device such as
+    """The bytes of an audio file (see :func:`open_audio_file` for what is refused)."""
+    with open_audio_file(path) as fh:
+        try:
+            return fh.read()
+        except OSError as exc:
+            raise _unreadable(path, exc) from exc
+
+
+def open_audio_file(path: str) -> io.BufferedReader:
+    """An audio file opened for reading: a regular file no larger than :func:`max_audio_bytes` (a device such as
     /dev/zero would be read until memory runs out, a FIFO would block forever)."""
     import stat
 
@@ -145,7 +183,7 @@ def read_audio_file(path: str) -> bytes:
             f"audio file not found: {path} (paths in a manifest are relative to the manifest file)"
         ) from None
     except OSError as exc:
-        raise SampleError(f"cannot read audio file {path}: {exc.strerror or exc}; check its permissions") from exc
+        raise _unreadable(path, exc) from exc
     if stat.S_ISDIR(info.st_mode):
         raise SampleError(f"audio file not found: {path} is a directory")
     if not stat.S_ISREG(info.st_mode):
@@ -156,10 +194,13 @@ def read_audio_file(path: str) -> bytes:
             f"${MAX_AUDIO_BYTES_ENV} if it really is one recording"
         )
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        return open(path, "rb")  # the caller closes it
     except OSError as exc:
-        raise SampleError(f"cannot read audio file {path}: {exc.strerror or exc}; check its permissions") from exc
+        raise _unreadable(path, exc) from exc
+
+
+def _unreadable(path: str, exc: OSError) -> SampleError:
+    return SampleError(f"cannot read audio file {path}: {exc.strerror or exc}; check its permissions")
 
 
 def _read_member(ref: AudioRef) -> bytes:

@@ -23,6 +23,7 @@ class DataSpec:
     # manifest field names: audio (required), reference (str or list), id, prompt
     fields: dict[str, str] = field(default_factory=dict)
     needs_reference: bool = True  # False for generation prompts: the reference is audio, not text
+    allow_outside: bool = False  # audio paths may leave the manifest's folder and the data home
 
     @property
     def audio_field(self) -> str:
@@ -54,6 +55,55 @@ class DataSpec:
         if home and not _matches(local) and _matches(Path(home) / expanded):
             return Path(home) / expanded
         return local
+
+    def containment(self, folder: Path) -> Containment:
+        """What keeps this data's audio paths inside ``folder`` (the manifest's, or a ``folder`` dataset's own)
+        and $AUDIOLLM_DATA_HOME, unless ``allow_outside: true``."""
+        home = os.environ.get(DATA_HOME_ENV)
+        return Containment(folder, Path(home).expanduser() if home else None, self.allow_outside)
+
+
+class Containment:
+    """Checks that audio paths resolve, symlinks followed, inside the allowed folders.
+
+    A manifest is data, often downloaded: ``../../home/me/private.wav`` or ``/etc/...`` in it must not make the
+    plugin read (and, with ``openai:`` models, upload) files the benchmark's author never meant to. Paths are
+    compared after ``realpath``, so a symlink inside the folder that points outside counts as outside. The
+    folders a path's directory resolves to are cached: a manifest's paths share a few directories.
+    """
+
+    def __init__(self, folder: Path, home: Path | None, allow_outside: bool = False) -> None:
+        self.folder, self.home, self.allow_outside = folder, home, allow_outside
+        self.roots = tuple(Path(os.path.realpath(p)) for p in (folder, home) if p is not None)
+        self._dirs: dict[str, str] = {}
+
+    def _realpath(self, path: str) -> str:
+        head, tail = os.path.split(path)
+        if tail in ("", ".", "..") or not head:
+            return os.path.realpath(path)
+        real_head = self._dirs.get(head)
+        if real_head is None:
+            real_head = self._dirs[head] = os.path.realpath(head)
+        joined = os.path.join(real_head, tail)
+        return os.path.realpath(joined) if os.path.islink(joined) else joined
+
+    def problem(self, path: str) -> str | None:
+        """None when ``path`` is inside an allowed folder (or anywhere, with allow_outside), else the message that
+        fails its sample."""
+        if self.allow_outside:
+            return None
+        full = path if os.path.isabs(path) else os.path.join(os.getcwd(), path)  # no normpath: "link/.." is physical
+        real = Path(self._realpath(full))
+        if any(real.is_relative_to(root) for root in self.roots):
+            return None
+        resolved = f", which resolves to {real}," if str(real) != full else ""
+        home = f"${DATA_HOME_ENV} ({self.home})" if self.home is not None else f"${DATA_HOME_ENV} (not set)"
+        return (
+            f"audio path {path}{resolved} is outside the folders audio may come from: {self.folder} and {home}. "
+            "A manifest's paths (and a data folder's symlinks) must stay inside them, so that a downloaded "
+            "manifest cannot make the benchmark read, or send to a model's server, any file on this machine. "
+            "Move the audio there, or, if you trust this data, set allow_outside: true in the benchmark's data: block."
+        )
 
 
 _RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")

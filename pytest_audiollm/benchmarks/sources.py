@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_audiollm.benchmarks.data_spec import DATA_FORMATS, DataSpec
+from pytest_audiollm.benchmarks.data_spec import DATA_FORMATS, Containment, DataSpec
 from pytest_audiollm.errors import SpecError
 from pytest_audiollm.sample import AudioRef, Sample
 
@@ -123,6 +123,7 @@ def _manifest_path(data: DataSpec) -> Path:
 
 def _list_jsonl(data: DataSpec, benchmark: str) -> _Listed:
     path = _manifest_path(data)
+    paths = data.containment(path.parent)
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
             if not raw.strip():
@@ -134,7 +135,7 @@ def _list_jsonl(data: DataSpec, benchmark: str) -> _Listed:
                 problem = f"is not valid JSON: {exc}"
             else:
                 if isinstance(record, dict):
-                    yield _from_record(record, data, benchmark, path.parent, where, f"line{number}"), where
+                    yield _from_record(record, data, benchmark, paths, where, f"line{number}"), where
                     continue
                 problem = f"is not a JSON object (got {type(record).__name__})"
             error = f"{path} line {number} {problem}; fix or delete the line"
@@ -146,6 +147,7 @@ def _list_jsonl(data: DataSpec, benchmark: str) -> _Listed:
 
 def _list_csv(data: DataSpec, benchmark: str) -> _Listed:
     path = _manifest_path(data)
+    paths = data.containment(path.parent)
     # a byte that is not UTF-8 fails its own row (surrogateescape keeps reading), not the whole benchmark
     with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
         reader = csv.DictReader(f)
@@ -163,7 +165,7 @@ def _list_csv(data: DataSpec, benchmark: str) -> _Listed:
                     parsed = None  # a caption that merely starts with "[": keep the text
                 if isinstance(parsed, list):
                     record[data.reference_field] = parsed
-            sample = _from_record(record, data, benchmark, path.parent, where, f"line{reader.line_num}")
+            sample = _from_record(record, data, benchmark, paths, where, f"line{reader.line_num}")
             if any(_NOT_UTF8.search(str(v)) for v in [*record.values(), *(extra or [])]):
                 error = f"{path} line {reader.line_num} holds bytes that are not UTF-8: save the file as UTF-8"
                 sample = dataclasses.replace(sample, id=f"line{reader.line_num}", error=error)
@@ -177,14 +179,17 @@ def _list_csv(data: DataSpec, benchmark: str) -> _Listed:
 
 
 def _from_record(
-    record: dict[str, Any], data: DataSpec, benchmark: str, base_dir: Path, where: _Where, fallback_id: str
+    record: dict[str, Any], data: DataSpec, benchmark: str, paths: Containment, where: _Where, fallback_id: str
 ) -> Sample:
-    """A Sample from one manifest record; audio paths are relative to ``base_dir`` (the manifest's folder)."""
+    """A Sample from one manifest record; audio paths are relative to ``paths.folder`` (the manifest's folder)
+    and must stay inside it or the data home (see :class:`Containment`)."""
     errors: list[str] = []
     audio: AudioRef | None = None
     audio_value = record.get(data.audio_field)
     if isinstance(audio_value, str) and audio_value:
-        audio = AudioRef(str(base_dir / audio_value))  # an absolute path stays as it is
+        audio = AudioRef(str(paths.folder / audio_value))  # an absolute path stays as it is
+        if outside := paths.problem(audio.path):
+            errors.append(outside)
     elif audio_value is None:
         errors.append(
             f"no '{data.audio_field}' field (the audio file path): add it, or set data.fields.audio "
@@ -241,19 +246,20 @@ def _list_folder(data: DataSpec, benchmark: str) -> _Listed:
     if not root.is_dir():
         raise SpecError(data.source, "data.path", f"{root} is a file: format 'folder' needs a folder")
     files = sorted((p.relative_to(root) for p in root.rglob("*") if _is_audio_file(p)), key=lambda rel: rel.as_posix())
+    paths = data.containment(root)  # a symlink out of the folder (audio or sidecar) fails its sample
     for rel in files:
         path = root / rel
         sidecar = path.with_suffix(".txt")
-        error = None
-        if sidecar.is_file():
+        error = paths.problem(str(path)) or (paths.problem(str(sidecar)) if sidecar.is_file() else None)
+        references: tuple[str, ...] = ()
+        if error is None and sidecar.is_file():
             lines = sidecar.read_text(encoding="utf-8").splitlines()
             references = tuple(line.strip() for line in lines if line.strip())
             if not references:
                 error = f"{sidecar} is empty: write the reference(s) in it, one per line"
-        elif rel.parent != Path("."):
+        elif error is None and rel.parent != Path("."):
             references = (rel.parent.name,)
-        else:
-            references = ()
+        elif error is None:
             error = (
                 f"{path} is directly in the data folder and has no {sidecar.name}: move it into a "
                 f"folder named after its label, or write its reference in {sidecar.name}"

@@ -36,7 +36,7 @@ COMMON_KEYS = (
     "regression_level",
 )
 REQUIRED_KEYS = ("name", "task", "data", "metrics")
-DATA_KEYS = ("format", "path", "fields")
+DATA_KEYS = ("format", "path", "fields", "allow_outside")
 FIELD_KEYS = ("audio", "reference", "id", "prompt")
 AUDIO_KEYS = ("sample_rate", "max_seconds")
 
@@ -250,13 +250,11 @@ def parse_data(raw: Any, source: str, base_dir: Path) -> DataSpec:
             raise SpecError(
                 source, f"data.fields.{key}", f"expected the name of a manifest field, got {describe_value(value)}"
             )
-    return DataSpec(
-        format=fmt,
-        path=str(raw["path"]),
-        base_dir=base_dir,
-        source=source,
-        fields={str(k): str(v) for k, v in fields.items()},
-    )
+    allow_outside = raw.get("allow_outside", False)
+    if not isinstance(allow_outside, bool):
+        raise SpecError(source, "data.allow_outside", f"expected true or false, got {describe_value(allow_outside)}")
+    names = {str(k): str(v) for k, v in fields.items()}
+    return DataSpec(fmt, str(raw["path"]), base_dir, source, names, allow_outside=allow_outside)
 
 
 def _audio(raw: Any, source: str) -> AudioSettings:

@@ -16,7 +16,7 @@ __all__ = ["download_main"]
 def download_main(argv: Sequence[str]) -> int:
     """Download (and verify) one checkpoint; prints its path. Exit codes: 0 saved/present, 1 failed, 2 usage."""
     from pytest_audiollm.errors import AudioLLMError
-    from pytest_audiollm.features.weights import CHECKPOINTS, checkpoint_dir, download_checkpoint
+    from pytest_audiollm.features.weights import CHECKPOINTS, checkpoint_dir, download_checkpoint, file_name_problem
 
     parser = argparse.ArgumentParser(
         prog="python -m pytest_audiollm download",
@@ -35,7 +35,7 @@ def download_main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds (default 60)")
     args = parser.parse_args(argv)
-    spec: str | CheckpointSpec = args.name
+    custom: CheckpointSpec | None = None
     if args.name in CHECKPOINTS:
         if args.sha256 is not None:
             parser.error(f"{args.name} is a known checkpoint with a pinned SHA-256; --sha256 is not accepted for it")
@@ -43,9 +43,12 @@ def download_main(argv: Sequence[str]) -> int:
         parser.error(f"unknown checkpoint {args.name!r} (known: {', '.join(CHECKPOINTS)}); a file that is not in "
                      "the registry needs both --url and --sha256")  # fmt: skip
     else:
-        spec = _custom_spec(args.name, args.url, args.sha256)
+        custom, origin = _custom_spec(args.name, args.url, args.sha256)
     try:
-        path = download_checkpoint(spec, cache_dir=args.dest, url=args.url, timeout=args.timeout)
+        if custom is not None:  # its file name comes from the URL: it must not leave --dest
+            where = f"--dest {args.dest}" if args.dest else f"the cache ({checkpoint_dir()})"
+            file_name_problem(custom.filename, origin, where)
+        path = download_checkpoint(custom or args.name, cache_dir=args.dest, url=args.url, timeout=args.timeout)
     except AudioLLMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -53,8 +56,11 @@ def download_main(argv: Sequence[str]) -> int:
     return 0
 
 
-def _custom_spec(name: str, url: str, sha256: str) -> CheckpointSpec:
-    """A registry-like entry for a file that is not a known checkpoint (named after the URL's last segment)."""
+def _custom_spec(name: str, url: str, sha256: str) -> tuple[CheckpointSpec, str]:
+    """A registry-like entry for a file that is not a known checkpoint, named after the URL's last path segment
+    (percent-decoded; NAME when the URL ends with ``/``), and where that name came from, for messages. The caller
+    refuses a name that is not a plain file name (``..%2Fx``, ``%2Fetc%2Fx``, control characters): it is not
+    sanitised. A Content-Disposition header is never read."""
     import re
     import urllib.parse
 
@@ -63,7 +69,10 @@ def _custom_spec(name: str, url: str, sha256: str) -> CheckpointSpec:
     digest = sha256.strip().lower()
     if not re.fullmatch(r"[0-9a-f]{64}", digest):
         raise SystemExit(f"error: --sha256 must be 64 hex digits, got {sha256!r}")
-    filename = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]) or name
-    return CheckpointSpec(
+    segment = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
+    filename = urllib.parse.unquote(segment) or name
+    origin = "the file name taken from --url (its last path segment, decoded)" if segment else "NAME (the file name)"
+    spec = CheckpointSpec(
         name=name, description=name, filename=filename, url=url, sha256=digest, env_var="AUDIOLLM_CHECKPOINT"
     )
+    return spec, origin

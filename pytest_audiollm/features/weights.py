@@ -41,6 +41,7 @@ __all__ = [
     "checkpoint_dir",
     "checkpoint_spec",
     "download_checkpoint",
+    "file_name_problem",
     "load_state_dict",
     "resolve_checkpoint",
 ]
@@ -251,6 +252,7 @@ def download_checkpoint(
     """
     spec = checkpoint_spec(name) if isinstance(name, str) else name
     directory = Path(cache_dir).expanduser() if cache_dir is not None else checkpoint_dir()
+    file_name_problem(spec.filename, f"the file name of checkpoint {spec.name!r}", str(directory))
     target = directory / spec.filename
     if target.is_file() and checkpoint_digest(target) == spec.sha256:
         return target
@@ -265,6 +267,27 @@ def download_checkpoint(
             failures.append(str(exc))
     raise DownloadError(
         " ".join(failures) + f" Fetch {spec.filename} by other means and set {spec.env_var}=/path/to/{spec.filename}."
+    )
+
+
+def file_name_problem(name: str, what: str, directory: str) -> None:
+    """Raise :class:`DownloadError` unless ``name`` is a plain file name, one that cannot land outside
+    ``directory``: no ``/`` or ``\\``, not ``.``, ``..`` or empty, no control characters, at most 255 bytes.
+    Nothing is sanitised: a name that needs changing is a name the user should see."""
+    if name in ("", ".", ".."):
+        reason = "it names no file" if not name else "it names a folder"
+    elif "/" in name or "\\" in name:
+        reason = "it holds a path separator (a folder part, or an absolute path)"
+    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        reason = "it holds control characters"
+    elif len(name.encode("utf-8", "surrogateescape")) > 255:
+        reason = "it is longer than the 255 bytes a file name may have"
+    else:
+        return
+    raise DownloadError(
+        f"{what} is {name!r}, which is not a plain file name: {reason}, so it could be written outside "
+        f"{directory}. Nothing was downloaded. Use a URL whose last path segment is the file's name (a "
+        "Content-Disposition header is never used), or fetch the file by other means."
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -54,8 +55,9 @@ def test_jsonl_basic_fields_and_paths(tmp_path: Path) -> None:
             {"audio": str(absolute), "reference": ["a dog", "a barking dog"], "id": "clip 2/b"},
         ],
     )
-    samples = list_samples(_spec(tmp_path, "jsonl", "data/test.jsonl"), "asr")
-    assert [s.id for s in samples] == ["a", "clip_2_b"]
+    spec = dataclasses.replace(_spec(tmp_path, "jsonl", "data/test.jsonl"), allow_outside=True)  # elsewhere/
+    samples = list_samples(spec, "asr")
+    assert [s.id for s in samples] == ["a", "clip_2_b"] and [s.error for s in samples] == [None, None]
     first, second = samples
     assert first.audio is not None and first.audio.path == str(tmp_path / "data" / "audio" / "a.wav")
     assert first.references == ("hello",)

@@ -8,13 +8,13 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from plugin_helpers import loopback_server
 
 from pytest_audiollm.errors import MissingDependency
 from pytest_audiollm.features.weights import (
@@ -68,14 +68,8 @@ def server() -> Iterator[Server]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", seen)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with loopback_server(Handler) as base:
+        yield Server(base, seen)
 
 
 def _spec(url: str, **kw: Any) -> CheckpointSpec:
