@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pytest_audiollm.conditions import ThresholdOverride, ThresholdSyntaxError, parse_threshold_option
+from pytest_audiollm.redact import redact_credentials
 from pytest_audiollm.units import parse_size
 
 DEVICES = re.compile(r"^(cpu|auto|cuda|cuda:\d+|mps)$")
@@ -219,7 +220,7 @@ def add_options(parser: pytest.Parser) -> None:
 
 @dataclass(frozen=True)
 class Settings:
-    models: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()  # as shown and recorded: credentials in a URL are *** (pytest_audiollm.redact)
     benchmarks: tuple[str, ...] = ()
     limit: int | None = None
     batch_size: int = 1
@@ -237,10 +238,16 @@ class Settings:
     quantize: str | None = None  # None: not given (the model arg, else "none")
     adapter: str | None = None  # absolute path of a LoRA adapter directory
     trust_remote_code: bool = False
+    # the spec as typed, for the models whose shown name hides credentials; only the model factory receives it
+    model_specs: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def active(self) -> bool:
         return bool(self.models or self.benchmarks)
+
+    def model_spec(self, name: str) -> str:
+        """The spec of model ``name`` (a shown name) as the user typed it, credentials included."""
+        return self.model_specs.get(name, name)
 
     def model_extra(self, name: str | None = None) -> dict[str, Any]:
         """``ModelOptions.extra`` of model ``name``: the model args, then the options that override them.
@@ -250,11 +257,11 @@ class Settings:
         ``trust_remote_code`` comes from ``--audiollm-trust-remote-code`` only; ``quantize`` and ``adapter`` from
         their options when given (a ``quantize=`` model arg still applies when the option is not given).
         """
-        scoped = tuple(f"{model}." for model in self.models)
+        scoped = tuple(f"{model}." for model in (*self.models, *self.model_specs.values()))
         extra = {k: v for k, v in self.model_args.items() if not k.startswith(scoped)}
         if name is not None:
-            prefix = f"{name}."
-            extra.update({k[len(prefix) :]: v for k, v in self.model_args.items() if k.startswith(prefix)})
+            for prefix in dict.fromkeys((f"{name}.", f"{self.model_spec(name)}.")):
+                extra.update({k[len(prefix) :]: v for k, v in self.model_args.items() if k.startswith(prefix)})
         extra["trust_remote_code"] = self.trust_remote_code
         if self.quantize is not None:
             extra["quantize"] = self.quantize
@@ -286,8 +293,10 @@ def settings_from_config(config: pytest.Config) -> Settings:
             "(only for checkpoints you trust)"
         )
     adapter = opt.audiollm_adapter
+    shown = _shown_models(models)
     return Settings(
-        models=tuple(dict.fromkeys(models)),
+        models=tuple(shown),
+        model_specs={name: spec for name, spec in shown.items() if name != spec},
         benchmarks=tuple(dict.fromkeys(opt.audiollm_benchmark)),
         limit=opt.audiollm_limit,
         batch_size=batch,
@@ -306,6 +315,20 @@ def settings_from_config(config: pytest.Config) -> Settings:
         adapter=str(config.invocation_params.dir / adapter) if adapter else None,
         trust_remote_code=bool(opt.audiollm_trust_remote_code),
     )
+
+
+def _shown_models(specs: tuple[str, ...]) -> dict[str, str]:
+    """Shown name -> spec of each model, in order, once each; credentials in a spec's URL are hidden."""
+    shown: dict[str, str] = {}
+    for spec in specs:
+        name = redact_credentials(spec)
+        if shown.get(name, spec) != spec:
+            raise pytest.UsageError(
+                f"pytest-audiollm: two --audiollm-model values differ only in the credentials of their URL "
+                f"({name}): results could not tell them apart; give each server its own URL"
+            )
+        shown[name] = spec
+    return shown
 
 
 def _split_arg(text: str) -> tuple[str, Any]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import yaml  # noqa: F401
 sys.path.insert(0, str(Path(__file__).parent))
 
 from generation_helpers import RATE, tone
+from openai_server import FakeServer, clean_openai_env
 from plugin_helpers import SineDataset
 
 
@@ -26,6 +28,19 @@ from plugin_helpers import SineDataset
 def sines(pytester: pytest.Pytester) -> SineDataset:
     """A small classification benchmark (low/high tones) and a conftest with a real frequency-reading model."""
     return SineDataset(pytester)
+
+
+@pytest.fixture
+def openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy (requests go to 127.0.0.1 directly), no API key and no base URL from the machine's environment."""
+    clean_openai_env(monkeypatch)
+
+
+@pytest.fixture
+def chat_server(openai_env: None) -> Iterator[FakeServer]:
+    """A chat-completions server on 127.0.0.1 (tests/openai_server.py), answering normally unless scripted."""
+    with FakeServer() as fake:
+        yield fake
 
 
 @pytest.fixture(scope="session")

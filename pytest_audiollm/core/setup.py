@@ -70,9 +70,9 @@ def prepare_run(session: pytest.Session, state: AudioLLMState) -> None:
     for name in settings.models:
         if not state.models.knows(name):
             continue  # collection is being stopped with the list of registered names
-        factory, target = state.models.resolve(name)
+        factory, target = state.models.resolve(settings.model_spec(name))  # credentials only reach the factory
         options = ModelOptions(
-            name=name,
+            name=name,  # as shown: messages that name the model hide credentials
             target=target,
             device=settings.device,
             batch_size=settings.batch_size,

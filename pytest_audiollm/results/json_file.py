@@ -15,6 +15,7 @@ import pytest
 
 from pytest_audiollm.core.state import state_key
 from pytest_audiollm.records import SCHEMA, ResultsDocument, RunRecord
+from pytest_audiollm.redact import redact_credentials
 from pytest_audiollm.results.atomic import write_atomic
 
 _PACKAGES = (
@@ -55,7 +56,7 @@ def manifest(config: pytest.Config) -> dict[str, Any]:
         "bootstrap_resamples": settings.bootstrap,
         "batch_size": settings.batch_size,
         "limit": settings.limit,
-        "command": " ".join(["pytest", *config.invocation_params.args]),
+        "command": redact_credentials(" ".join(["pytest", *config.invocation_params.args])),
         "executable": sys.executable,
     }
 

@@ -1,10 +1,12 @@
-"""The HTTP side of the ``openai:`` adapter: targets, secrets, WAV encoding, retries and server messages.
+"""The HTTP side of the ``openai:`` adapter: targets, the endpoint and its credentials, WAV encoding, retries and
+server messages.
 
 Only the standard library; numpy is imported when audio is encoded.
 """
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import io
 import json
@@ -16,8 +18,9 @@ from typing import Any
 
 from pytest_audiollm.errors import AudioLLMError
 from pytest_audiollm.models.protocol import ModelOptions
+from pytest_audiollm.redact import HIDDEN, printable, redact_credentials, redact_url, url_secrets
 
-__all__ = ["RemoteModelError", "encode_wav", "parse_target", "redact_url"]
+__all__ = ["Endpoint", "RemoteModelError", "encode_wav", "parse_target"]
 
 _MESSAGE_LIMIT = 500  # characters of a server's error message kept in our exceptions
 _USER_AGENT = "pytest-audiollm"
@@ -32,27 +35,59 @@ class RemoteModelError(AudioLLMError):
         super().__init__(message)
 
 
-class _Secret:
-    """Holds the API key; its repr/str never show it (so ``vars(model)``, logs and dumps stay clean)."""
+class Endpoint:
+    """Where the requests go and how they authenticate; what it shows (repr, URLs, scrubbed text) holds no credential.
 
-    __slots__ = ("_value",)
+    ``user:password@`` in the base URL becomes HTTP Basic auth (the request URL has no user-info); an API key
+    becomes a bearer token; one request has one Authorization header, so the two together are refused.
+    """
 
-    def __init__(self, value: str) -> None:
-        self._value = value
+    __slots__ = ("_authorization", "_host", "_netloc", "_path", "_query", "_scheme", "_secrets")
 
-    def reveal(self) -> str:
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
+    def __init__(self, base_url: str, api_key: str, *, name: str, api_key_env: str) -> None:
+        parts = urllib.parse.urlsplit(base_url)
+        userinfo, _, host = parts.netloc.rpartition("@")
+        if userinfo and api_key:
+            raise AudioLLMError(
+                f"model '{name}': the URL holds user:password@ (sent as HTTP Basic auth) and ${api_key_env} holds "
+                "an API key (sent as a bearer token), but a request has one Authorization header. Drop the "
+                "user-info from the URL, or send no key with --audiollm-model-arg api_key_env= (empty)"
+            )
+        user, _, password = (urllib.parse.unquote(part) for part in userinfo.partition(":"))
+        basic = base64.b64encode(f"{user}:{password}".encode()).decode() if userinfo else ""
+        self._scheme, self._host, self._netloc = parts.scheme, host, parts.netloc
+        self._path, self._query = parts.path, parts.query
+        self._authorization = f"Bearer {api_key}" if api_key else f"Basic {basic}" if basic else ""
+        self._secrets = tuple(s for s in (api_key, basic, *url_secrets(base_url)) if s)
 
     def __repr__(self) -> str:
-        return "<secret>" if self._value else "<none>"
-
-    __str__ = __repr__
+        return f"Endpoint({self.url('', shown=True).rstrip('/')!r})"
 
     def __reduce__(self) -> Any:
-        raise TypeError("the API key is not picklable")
+        raise TypeError("an endpoint holds credentials and is not picklable")
+
+    @property
+    def identity(self) -> str:
+        """``scheme://host/path``: no credentials and no query (what the fingerprint names)."""
+        return f"{self._scheme}://{self._host}{self._path}"
+
+    @property
+    def authorization(self) -> str:
+        """The Authorization header's value, empty for none."""
+        return self._authorization
+
+    def url(self, route: str, *, shown: bool = False) -> str:
+        """The URL of ``route`` (``chat/completions``, ``models``) as requested, or as shown (credentials ``***``)."""
+        netloc = self._netloc if shown else self._host
+        url = urllib.parse.urlunsplit((self._scheme, netloc, f"{self._path}/{route}", self._query, ""))
+        return redact_url(url) if shown else url
+
+    def scrub(self, text: str) -> str:
+        """``text`` fit for a message: credentials replaced, control characters escaped, truncated."""
+        for secret in self._secrets:
+            text = text.replace(secret, HIDDEN)
+        text = printable(redact_credentials(text))
+        return text[:_MESSAGE_LIMIT] + "…" if len(text) > _MESSAGE_LIMIT else text
 
 
 class _Retryable(Exception):
@@ -63,13 +98,6 @@ class _Retryable(Exception):
         self.status = status
         self.wait = wait
         super().__init__(reason)
-
-
-def redact_url(url: str) -> str:
-    """``url`` without user-info (``user:password@``) and without a query string."""
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def parse_target(target: str, env: dict[str, str] | None = None) -> tuple[str, str]:
