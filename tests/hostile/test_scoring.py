@@ -11,8 +11,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 from generation_helpers import RATE, bench, gates_of, rows_of, run, tone
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from perf.asr_edit_distance import quadratic_edit_distance
 
 from pytest_audiollm.features.frontend import PRESETS, Clip, FileFeatures
+from pytest_audiollm.metrics.asr import edit_distance
 from pytest_audiollm.metrics.generation.catalog import Psnr, Ssim
 from pytest_audiollm.metrics.generation.protocol import NotScorable, ScoredFile
 
@@ -81,3 +85,33 @@ def test_all_pairs_identical_is_not_applicable_not_nan(pytester: pytest.Pytester
         assert ssim["value"] is None and "identical mel spectrograms" in ssim["note"]
     else:
         assert gates["ssim"]["value"] == 1.0 and gates["ssim"]["n"] == 3
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# WER/CER edit distance: RapidFuzz, values unchanged (the oracle is the pure-Python loop it replaced, kept in the perf
+# script that times the two)
+
+
+TOKEN_LISTS = st.lists(st.sampled_from(["a", "b", "c", "ab", "", " ", "é", "e\u0301", "1"]), max_size=25)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(TOKEN_LISTS, TOKEN_LISTS)
+def test_edit_distance_equals_the_old_algorithm_on_token_lists(reference: list[str], hypothesis: list[str]) -> None:
+    assert edit_distance(reference, hypothesis) == quadratic_edit_distance(reference, hypothesis)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_edit_distance_equals_the_old_algorithm_on_characters(reference: str, hypothesis: str) -> None:
+    assert edit_distance(list(reference), list(hypothesis)) == quadratic_edit_distance(reference, hypothesis)
+
+
+def test_edit_distance_of_a_3500_character_utterance_has_its_known_answer() -> None:
+    rng = np.random.default_rng(0)
+    reference = list("".join(rng.choice(list("abcdefgh "), size=3500)))
+    hypothesis = list(reference)
+    for i in rng.choice(len(hypothesis), size=300, replace=False):
+        hypothesis[i] = "z"  # a character the reference lacks: each costs exactly one edit
+    assert edit_distance(reference, [*hypothesis, *"q" * 20]) == 320
+    assert edit_distance([*"q" * 20, *hypothesis], reference) == 320
