@@ -11,10 +11,18 @@ name                version               what it does
 =================== ===================== ==========================================================================
 
 A version changes whenever a normaliser's output changes for some input. ``whisper_english`` returns the package's
-output unchanged (it may keep one leading or trailing space); :func:`words` splits any normalised text on
-whitespace. ``whisper-normalizer`` packages the English normaliser of openai-whisper; the two differ in details
-(the package also expands "kinda", "sorta", "dunno", "cause"; openai-whisper also rewrites "half a million" and
-joins currency symbols to numbers across spaces): our values equal the package's.
+output unchanged (it may keep one leading or trailing space).
+
+Words (what WER counts) are split out of the normalised text by jiwer's default word transform (jiwer 4.0
+``wer_default``), :func:`split_words`: every run of two or more whitespace characters becomes one space, leading and
+trailing whitespace is stripped, and the text is split on the space U+0020 only. A single tab, newline or no-break
+space is therefore part of a word ("a", tab, "b" is one word; "a", two tabs, "b" are two). Only ``none`` can leave such
+characters: ``basic`` and ``whisper_english`` turn every whitespace run into one space, so for them this is the
+same as ``str.split()``.
+
+``whisper-normalizer`` packages the English normaliser of openai-whisper; the two differ in details (the package
+also expands "kinda", "sorta", "dunno", "cause"; openai-whisper also rewrites "half a million" and joins currency
+symbols to numbers across spaces): our values equal the package's.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ WHISPER_PACKAGE = "whisper-normalizer"
 
 _NON_WORD = re.compile(r"[^\w\s']|_", re.UNICODE)
 _SPACES = re.compile(r"\s+")
+_SPACE_RUNS = re.compile(r"\s\s+")  # jiwer's RemoveMultipleSpaces
 
 
 def basic(text: str) -> str:
@@ -110,6 +119,15 @@ def normalizer_unavailable(name: str) -> str | None:
     return None
 
 
+def split_words(normalized: str) -> list[str]:
+    """The words of an already normalised text, as jiwer 4.0's default word transform splits them.
+
+    ``RemoveMultipleSpaces`` (a run of 2+ whitespace characters becomes one space), ``Strip``, then
+    ``ReduceToListOfListOfWords`` (split on U+0020, empty strings dropped).
+    """
+    return [word for word in _SPACE_RUNS.sub(" ", normalized).strip().split(" ") if word]
+
+
 def words(text: str, name: str = "basic") -> list[str]:
-    """The whitespace-separated words of ``text`` after the normaliser called ``name``."""
-    return normalize(text, name).split()
+    """The words of ``text`` after the normaliser called ``name`` (split as :func:`split_words` says)."""
+    return split_words(normalize(text, name))

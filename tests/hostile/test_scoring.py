@@ -16,9 +16,18 @@ from hypothesis import strategies as st
 from perf.asr_edit_distance import quadratic_edit_distance
 
 from pytest_audiollm.features.frontend import PRESETS, Clip, FileFeatures
-from pytest_audiollm.metrics.asr import edit_distance
+from pytest_audiollm.metrics.asr import (
+    CharacterErrorRate,
+    MacroCharacterErrorRate,
+    MacroWordErrorRate,
+    WordErrorRate,
+    edit_distance,
+)
 from pytest_audiollm.metrics.generation.catalog import Psnr, Ssim
 from pytest_audiollm.metrics.generation.protocol import NotScorable, ScoredFile
+from pytest_audiollm.metrics.normalize import normalize
+from pytest_audiollm.metrics.protocol import ScoringContext
+from pytest_audiollm.metrics.stats import aggregate
 
 # ---------------------------------------------------------------------------------------------------------------
 # SSIM of a generated file identical to its reference
@@ -115,3 +124,74 @@ def test_edit_distance_of_a_3500_character_utterance_has_its_known_answer() -> N
         hypothesis[i] = "z"  # a character the reference lacks: each costs exactly one edit
     assert edit_distance(reference, [*hypothesis, *"q" * 20]) == 320
     assert edit_distance([*"q" * 20, *hypothesis], reference) == 320
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# WER/CER: jiwer 4's rules for empty references and for what a word is
+
+
+ASR_CASES = [
+    # (normaliser, [(reference, hypothesis), ...], wer, wer_macro, cer, cer_macro); jiwer 4.0 gives the same
+    ("none", [("", "a b c")], 3.0, 3.0, 5.0, 5.0),  # empty reference: every unit is an insertion, not capped at 1
+    ("none", [("", "")], 0.0, 0.0, 0.0, 0.0),
+    ("none", [("", "x y z"), ("a b", "a b")], 1.5, 1.5, 5 / 3, 2.5),  # 3 words over 2 reference words
+    ("none", [("", "x y z"), ("", "w")], 4.0, 2.0, 6.0, 3.0),  # no reference unit anywhere: the insertions
+    ("none", [("a b", "a\tb")], 1.0, 1.0, 1 / 3, 1 / 3),  # one tab is no word boundary: 'a\tb' is one word
+    ("none", [("a\t\tb", "a b")], 0.0, 0.0, 0.5, 0.5),  # a run of 2+ whitespace characters is one
+    ("none", [("a\nb", "a b")], 2.0, 2.0, 1 / 3, 1 / 3),
+    ("none", [("a\u00a0b", "a b")], 2.0, 2.0, 1 / 3, 1 / 3),
+    ("none", [("a  b", "a b")], 0.0, 0.0, 0.25, 0.25),  # CER keeps the double space (jiwer's cer does not collapse)
+    ("none", [(" a b \n", "a b")], 0.0, 0.0, 0.0, 0.0),
+    ("basic", [("...", "hello there")], 2.0, 2.0, 11.0, 11.0),  # '...' normalises to an empty reference
+    ("basic", [("Hello,\tWorld", "hello world")], 0.0, 0.0, 0.0, 0.0),  # basic turns every whitespace into ' '
+]
+
+
+def _rates(normalizer: str, pairs: list[tuple[str, str]]) -> list[float]:
+    context = ScoringContext(task="asr", text_normalizer=normalizer)
+    out = []
+    for metric in (WordErrorRate(), MacroWordErrorRate(), CharacterErrorRate(), MacroCharacterErrorRate()):
+        rows = [metric.sample_stats(hyp, [ref], context) for ref, hyp in pairs]
+        out.append(aggregate(metric, rows, resamples=0).value)
+    return out
+
+
+@pytest.mark.parametrize(("normalizer", "pairs", "wer", "wer_macro", "cer", "cer_macro"), ASR_CASES)
+def test_error_rates_follow_jiwer_on_empty_references_and_whitespace(
+    normalizer: str, pairs: list[tuple[str, str]], wer: float, wer_macro: float, cer: float, cer_macro: float
+) -> None:
+    assert _rates(normalizer, pairs) == pytest.approx([wer, wer_macro, cer, cer_macro], abs=1e-12)
+    jiwer = pytest.importorskip("jiwer")
+    refs = [normalize(ref, normalizer) for ref, _ in pairs]
+    hyps = [normalize(hyp, normalizer) for _, hyp in pairs]
+    expected = []
+    for rate in (jiwer.wer, jiwer.cer):
+        expected += [rate(refs, hyps), sum(rate(r, h) for r, h in zip(refs, hyps, strict=True)) / len(pairs)]
+    assert _rates(normalizer, pairs) == pytest.approx([expected[0], expected[1], expected[2], expected[3]], abs=1e-12)
+
+
+def test_per_sample_scores_and_missing_references_follow_the_same_rule() -> None:
+    context = ScoringContext(task="asr", text_normalizer="none")
+    for metric in (WordErrorRate(), MacroWordErrorRate()):
+        assert metric.sample_score(metric.sample_stats("x y z", [""], context)) == 3.0
+        assert metric.sample_score(metric.sample_stats("x y z", [], context)) == 3.0  # no reference: empty
+        assert metric.sample_score(metric.sample_stats("", [], context)) == 0.0
+
+
+def test_error_rate_versions_say_the_rule_changed() -> None:
+    assert [m.version for m in (WordErrorRate(), CharacterErrorRate())] == ["3", "3"]
+    assert [m.version for m in (MacroWordErrorRate(), MacroCharacterErrorRate())] == ["2", "2"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.text(" \t\n\u00a0ab.", max_size=12), st.text(" \t\n\u00a0ab.", max_size=12)),
+                min_size=1, max_size=4))  # fmt: skip
+def test_error_rates_equal_jiwer_on_whitespace_heavy_text(pairs: list[tuple[str, str]]) -> None:
+    jiwer = pytest.importorskip("jiwer")
+    for normalizer in ("none", "basic"):
+        refs = [normalize(ref, normalizer) for ref, _ in pairs]
+        hyps = [normalize(hyp, normalizer) for _, hyp in pairs]
+        expected = []
+        for rate in (jiwer.wer, jiwer.cer):
+            expected += [rate(refs, hyps), sum(rate(r, h) for r, h in zip(refs, hyps, strict=True)) / len(pairs)]
+        assert _rates(normalizer, pairs) == pytest.approx(expected, abs=1e-12)
