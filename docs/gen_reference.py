@@ -424,7 +424,9 @@ YAML_KEY_MEANINGS: dict[str, str] = {
     "`>= <= > <` and BOUND one of `value` (default), `ci_low`, `ci_high`. Only metrics listed in `metrics`.",
     "sample_thresholds": "Optional per-sample assertions, same syntax: a sample whose own score misses it fails "
     "its item.",
-    "text_normalizer": "ASR text normaliser applied to references and hypotheses before WER/CER.",
+    "text_normalizer": "ASR text normaliser applied to references and hypotheses before WER/CER; `basic` is "
+    "`basic-1`, `basic-2` folds typographic apostrophes and keeps combining marks (exact definitions: "
+    "[scoring protocols](../explanation/scoring.md#asr-normalisers)); its version is recorded in the run's `scorers`.",
     "caption_tokenizer": "Captioning tokenizer: `ptb` (Stanford PTBTokenizer, needs Java) or `basic` (no Java).",
     "max_regression": "With `--audiollm-baseline`: tolerated worsening per metric (`{accuracy: 0.01, macro_f1: "
     "off}`); `off` turns the baseline comparison off for that metric, for every task kind (nothing is compared "

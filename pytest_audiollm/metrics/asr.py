@@ -1,10 +1,10 @@
 """ASR: word and character error rates, corpus level (micro) and mean per utterance (macro).
 
 The text is normalised by the benchmark's ``text_normalizer`` (``ScoringContext.text_normalizer``: ``none``,
-``basic`` or ``whisper_english``; see :mod:`pytest_audiollm.metrics.normalize`). One metric instance serves
-every benchmark, so a metric's ``version`` does not name the normaliser: the normaliser and its version
-(``normalizer_version``) belong to the benchmark. ``unavailable`` says so when the normaliser cannot run here
-(``whisper_english`` without the ``whisper-normalizer`` package).
+``basic`` (``basic-1``), ``basic-2`` or ``whisper_english``; see :mod:`pytest_audiollm.metrics.normalize`). One
+metric instance serves every benchmark, so a metric's ``version`` does not name the normaliser: the normaliser and
+its version (``normalizer_version``) belong to the benchmark. ``unavailable`` says so when the normaliser cannot run
+here (``whisper_english`` without the ``whisper-normalizer`` package).
 
 The rules are jiwer 4.0's (``jiwer.wer`` / ``jiwer.cer`` with their default transforms, on the normalised text),
 checked on a table of cases and on random text in ``tests/hostile/test_scoring.py`` and ``tests/parity/``:

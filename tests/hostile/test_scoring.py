@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +196,88 @@ def test_error_rates_equal_jiwer_on_whitespace_heavy_text(pairs: list[tuple[str,
         for rate in (jiwer.wer, jiwer.cer):
             expected += [rate(refs, hyps), sum(rate(r, h) for r, h in zip(refs, hyps, strict=True)) / len(pairs)]
         assert _rates(normalizer, pairs) == pytest.approx(expected, abs=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# text normalisers: basic-1 exactly as it always was, basic-2 with typographic apostrophes folded
+
+
+HINDI = "\u0928\u092e\u0938\u094d\u0924\u0947 \u0926\u0941\u0928\u093f\u092f\u093e"  # namaste duniya
+
+BASIC_1_PINNED = [  # what basic-1 has always done, warts included: results recorded with it must not move
+    ("don\u2019t", "don t"),  # U+2019 is punctuation: a space
+    ("don\u02bct", "don\u02bct"),  # U+02BC is a letter (Lm): kept, and unlike "don't"
+    ("'hello'", "'hello'"),  # ASCII apostrophes are kept anywhere, quotes included
+    ("\u2018hello\u2019", "hello"),
+    ("\u0928\u092e\u0938\u094d\u0924\u0947", "\u0928\u092e\u0938 \u0924"),  # combining marks (M*) become spaces
+    ("q\u0301", "q"),
+    ("a\u00adb", "a b"),  # a soft hyphen (Cf) is a space
+    ("a\u200bb", "a b"),
+    ("e-mail_x", "e mail x"),
+    ("$5.00 \u00bd", "5 00 1 2"),
+    ("\U0001f600ok \u216b", "ok xii"),
+]
+
+BASIC_2_CASES = [
+    ("Don\u2019t", "don't"),
+    ("don\u02bct don`t don\u00b4t don\u2018t don\uff07t", "don't don't don't don't don't"),
+    ("\u2018hello\u2019 'world' \u201ahi\u2019", "hello world hi"),  # apostrophes at word edges are quotes: spaces
+    ("rock 'n' roll, the 90s' hits", "rock n roll the 90s hits"),
+    ("a''b", "a b"),
+    (HINDI, HINDI),  # combining marks kept
+    ("q\u0301", "q\u0301"),
+    ("co\u00adoperate", "cooperate"),  # format characters (Cf) are removed ...
+    ("a\u200db", "ab"),
+    ("a\u200bb", "a b"),  # ... except the zero-width space, a space
+    ("e-mail_x", "e mail x"),
+    ("$5.00 \u00bd", "5 00 1 2"),
+    ("\U0001f600ok \u216b \u0663", "ok xii \u0663"),
+    ("  Hello,\tWorld!\n", "hello world"),
+    ("...", ""),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BASIC_1_PINNED)
+def test_basic_1_is_unchanged(text: str, expected: str) -> None:
+    assert normalize(text, "basic") == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), BASIC_2_CASES)
+def test_basic_2_known_answers(text: str, expected: str) -> None:
+    assert normalize(text, "basic-2") == expected
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(max_size=30))
+def test_basic_2_keeps_letters_marks_numbers_and_inner_apostrophes_only(text: str) -> None:
+    out = normalize(text, "basic-2")
+    assert normalize(out, "basic-2") == out  # idempotent
+    assert out == out.strip() and "  " not in out
+    for i, char in enumerate(out):
+        if char == "'":
+            assert 0 < i < len(out) - 1 and unicodedata.category(out[i - 1])[0] in "LMN"
+            assert unicodedata.category(out[i + 1])[0] in "LMN"
+        elif char != " ":
+            assert unicodedata.category(char)[0] in "LMN", (char, unicodedata.category(char))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(st.characters(max_codepoint=127, exclude_characters="'`"), max_size=30))
+def test_basic_2_equals_basic_1_on_ascii_without_apostrophes(text: str) -> None:
+    assert normalize(text, "basic-2") == normalize(text, "basic")
+
+
+def test_basic_2_is_chosen_by_name_and_recorded_in_the_results_scorers() -> None:
+    from pytest_audiollm.benchmarks.spec import parse_spec
+    from pytest_audiollm.builtins import builtin_registries
+    from pytest_audiollm.tasks.text.settings import scorer_versions
+
+    _, kinds = builtin_registries()
+    raw = {"name": "b", "task": "asr", "data": {"format": "jsonl", "path": "m.jsonl"}, "metrics": ["wer"]}
+    default = parse_spec(raw, source="b.yaml", base_dir=Path("."), kinds=kinds)
+    assert scorer_versions(default)["text_normalizer"] == "basic-1"  # the default stays basic-1
+    two = parse_spec({**raw, "text_normalizer": "basic-2"}, source="b.yaml", base_dir=Path("."), kinds=kinds)
+    assert scorer_versions(two)["text_normalizer"] == "basic-2"
+    context = ScoringContext(task="asr", text_normalizer="basic-2")
+    assert WordErrorRate().sample_stats("I don\u2019t know", ["i don't know"], context) == [0.0, 3.0]
+    assert WordErrorRate().sample_stats("I don\u2019t know", ["i don't know"], ScoringContext(task="asr")) == [2.0, 3.0]

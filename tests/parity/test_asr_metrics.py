@@ -158,8 +158,8 @@ def test_none_is_identity_but_strip_and_basic_is_stable(text: str) -> None:
 
 
 def test_normalizer_versions() -> None:
-    assert NORMALIZERS == ("none", "basic", "whisper_english")
-    assert [normalizer_version(n) for n in NORMALIZERS] == ["none-1", "basic-1", "whisper_english-1"]
+    assert NORMALIZERS == ("none", "basic", "basic-2", "whisper_english")
+    assert [normalizer_version(n) for n in NORMALIZERS] == ["none-1", "basic-1", "basic-2", "whisper_english-1"]
     with pytest.raises(ValueError, match="unknown text normaliser 'shouty'"):
         normalizer_version("shouty")
     with pytest.raises(ValueError, match="unknown text normaliser"):
