@@ -281,3 +281,43 @@ def test_basic_2_is_chosen_by_name_and_recorded_in_the_results_scorers() -> None
     context = ScoringContext(task="asr", text_normalizer="basic-2")
     assert WordErrorRate().sample_stats("I don\u2019t know", ["i don't know"], context) == [0.0, 3.0]
     assert WordErrorRate().sample_stats("I don\u2019t know", ["i don't know"], ScoringContext(task="asr")) == [2.0, 3.0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sentence similarity: the name carries the model, so it cannot be mistaken for aac-metrics' sbert_sim
+
+SBERT = "sbert_sim_all_minilm_l6_v2"
+
+
+def test_the_sentence_similarity_metric_is_named_for_its_model() -> None:
+    from pytest_audiollm.builtins import builtin_registries
+
+    metrics, _ = builtin_registries()
+    assert SBERT in metrics and "sbert_sim" not in metrics
+    assert metrics.get(SBERT).name == SBERT
+
+
+def test_sbert_sim_in_a_benchmark_is_refused_with_the_new_name(tmp_path: Path) -> None:
+    from pytest_audiollm.benchmarks.spec import parse_spec
+    from pytest_audiollm.builtins import builtin_registries
+    from pytest_audiollm.errors import SpecError
+
+    metrics, kinds = builtin_registries()
+    raw = {"name": "c", "task": "captioning", "data": {"format": "jsonl", "path": "m.jsonl"}, "metrics": ["sbert_sim"]}
+    spec = parse_spec(raw, source="c.yaml", base_dir=tmp_path, kinds=kinds)
+    with pytest.raises(SpecError) as info:
+        kinds.get("text").check_metrics(spec, metrics)
+    message = str(info.value)
+    assert "paraphrase-TinyBERT-L6-v2" in message and "all-MiniLM-L6-v2" in message
+    assert f"'{SBERT}'" in message and "aac-metrics" in message
+    assert "\n" not in message  # one paragraph
+
+
+def test_a_plugin_may_still_register_its_own_sbert_sim() -> None:
+    from pytest_audiollm.builtins import builtin_registries
+    from pytest_audiollm.metrics.sbert import SentenceSimilarity
+
+    metrics, _ = builtin_registries()
+    mine = SentenceSimilarity()
+    metrics.add("sbert_sim", mine)
+    assert metrics.get("sbert_sim") is mine
