@@ -231,6 +231,7 @@ class GenerationMetricDoc:
     description: str
     reference: str
     module: str
+    class_doc: str = ""  # the metric class's own docstring: conventions, version history
 
 
 def generation_metrics() -> list[GenerationMetricDoc]:
@@ -251,6 +252,7 @@ def generation_metrics() -> list[GenerationMetricDoc]:
                 description=str(metric.description),
                 reference=str(getattr(metric, "reference", "") or ""),
                 module=type(metric).__module__,
+                class_doc=inspect.cleandoc(type(metric).__dict__.get("__doc__") or ""),
             )
         )
     return out
@@ -426,7 +428,7 @@ YAML_KEY_MEANINGS: dict[str, str] = {
     "its item.",
     "text_normalizer": "ASR text normaliser applied to references and hypotheses before WER/CER; `basic` is "
     "`basic-1`, `basic-2` folds typographic apostrophes and keeps combining marks (exact definitions: "
-    "[scoring protocols](../explanation/scoring.md#asr-normalisers)); its version is recorded in the run's `scorers`.",
+    "[metrics reference](metrics.md#text-normalisers)); its version is recorded in the run's `scorers`.",
     "caption_tokenizer": "Captioning tokenizer: `ptb` (Stanford PTBTokenizer, needs Java) or `basic` (no Java).",
     "max_regression": "With `--audiollm-baseline`: tolerated worsening per metric (`{accuracy: 0.01, macro_f1: "
     "off}`); `off` turns the baseline comparison off for that metric, for every task kind (nothing is compared "
@@ -661,6 +663,8 @@ def render_generation_metrics() -> str:
             + ("; a reference partner for each generated file (paired runs only)" if m.paired else "")
             + f"; implemented in `{m.module}`",
         ]
+        if m.class_doc:
+            lines += ["", textwrap.indent(_md(m.class_doc), "> ", lambda line: True).replace("> \n", ">\n")]
     return "\n".join(lines)
 
 

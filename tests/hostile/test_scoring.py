@@ -321,3 +321,55 @@ def test_a_plugin_may_still_register_its_own_sbert_sim() -> None:
     mine = SentenceSimilarity()
     metrics.add("sbert_sim", mine)
     assert metrics.get("sbert_sim") is mine
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# conventions that differ from other implementations by design: pinned here, stated next to each metric
+
+
+def _features(rows: np.ndarray, prefix: str) -> list[FileFeatures]:
+    return [FileFeatures(f"{prefix}{i}", f"{prefix}{i}.wav", "0", 1.0, embedding=row, logits=row[:6])
+            for i, row in enumerate(rows)]  # fmt: skip
+
+
+def test_kad_takes_its_bandwidth_from_the_reference_set_not_the_generated_one() -> None:
+    from pytest_audiollm.metrics.generation.catalog import Kad
+    from pytest_audiollm.metrics.generation.protocol import DistanceSettings
+
+    rng = np.random.default_rng(0)
+    generated, reference = rng.normal(size=(30, 8)) * 3.0, rng.normal(size=(40, 8))
+    value = Kad().distance(_features(generated, "g"), _features(reference, "r"), DistanceSettings())
+    pairwise = np.linalg.norm(reference[:, None] - reference[None], axis=-1)[np.triu_indices(40, k=1)]
+    assert value.details["bandwidth"] == pytest.approx(float(np.median(pairwise)), rel=1e-12)
+    generated_pairs = np.linalg.norm(generated[:, None] - generated[None], axis=-1)[np.triu_indices(30, k=1)]
+    assert value.details["bandwidth"] != pytest.approx(float(np.median(generated_pairs)), rel=0.1)  # kadtk's score
+
+
+def test_isc_std_is_the_population_std_of_the_split_scores() -> None:
+    from pytest_audiollm.metrics.generation.catalog import Isc
+    from pytest_audiollm.metrics.generation.protocol import DistanceSettings
+
+    rows = np.random.default_rng(1).normal(size=(40, 8)) * 2.0
+    value = Isc().distance(_features(rows, "g"), [], DistanceSettings(isc_splits=4))
+    splits = np.asarray(value.details["split_scores"])
+    assert value.std == pytest.approx(float(np.std(splits, ddof=0)), rel=1e-12)  # audioldm_eval's np.std
+    assert value.std != pytest.approx(float(np.std(splits, ddof=1)), rel=1e-3)  # torchmetrics' torch.std
+
+
+def test_macro_f1_with_bootstrap_weights_is_macro_f1_of_the_resampled_rows() -> None:
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    from pytest_audiollm.metrics.classification import MacroF1
+
+    context = ScoringContext(task="classification", choices=("dog", "cat", "bird"))
+    answers, truths = ["dog", "cat", "bird", "cat", "dog"], ["dog", "dog", "bird", "cat", "dog"]
+    metric = MacroF1()
+    rows = np.array([metric.sample_stats(a, [t], context) for a, t in zip(answers, truths, strict=True)])
+    weights = np.array([2.0, 1.0, 0.0, 1.0, 1.0])  # one bootstrap resample: 'bird' was not drawn
+    ours = float(metric.corpus(weights @ rows))
+    counts = weights.astype(int)
+    resampled = sklearn_metrics.f1_score(np.repeat(truths, counts), np.repeat(answers, counts), average="macro",
+                                         zero_division=0)  # fmt: skip
+    weighted = sklearn_metrics.f1_score(truths, answers, average="macro", sample_weight=weights, zero_division=0)
+    assert ours == pytest.approx(resampled, abs=1e-12)
+    assert ours == pytest.approx(16 / 21)
+    assert weighted == pytest.approx(32 / 63)  # sklearn keeps 'bird' (weight 0) as a label with F1 0

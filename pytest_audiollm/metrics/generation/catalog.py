@@ -253,10 +253,22 @@ class Kid(_EmbeddingDistance):
 
 
 class Kad(_EmbeddingDistance):
+    """Bandwidth convention: the Gaussian kernel's bandwidth is the median pairwise Euclidean distance of the
+    *reference* set (as kadtk's README says, and as its ``calc_kernel_audio_distance(x, y)`` does with the reference
+    as ``y``), the conventional median (the mean of the two middle values), in float64. kadtk's own scorer
+    (``KernelAudioDistance.score(baseline, eval)``) passes the *evaluated* (generated) set as ``y``, so its
+    bandwidth comes from the generated files, with torch's lower median, in float32: on the same embeddings its
+    value can differ from ours by several percent (5.4 % in the check that found it). The bandwidth used is
+    recorded in the results (``computation.bandwidth``); compare KAD values only between runs of this plugin.
+    """
+
     name = "kad"
     higher_is_better = False
     description = "kernel audio distance (Gaussian-kernel MMD x 100) on CNN14"
-    reference = "kadtk (arXiv 2502.15602)"
+    reference = (
+        "kadtk (arXiv 2502.15602) calc_kernel_audio_distance(generated, reference): bandwidth from the reference set "
+        "(kadtk's score() takes it from the generated set, see below)"
+    )
 
     def distance(
         self, generated: Sequence[FileFeatures], reference: Sequence[FileFeatures], settings: DistanceSettings
@@ -269,6 +281,12 @@ class Kad(_EmbeddingDistance):
 
 
 class Isc(DistributionMetric):
+    """``std`` convention: the population standard deviation (``np.std``, ddof 0) of the ``isc_splits`` split
+    scores, as audioldm_eval 0.0.3 (and the original Inception Score code) computes it; torchmetrics'
+    ``InceptionScore`` returns ``torch.std`` (ddof 1), larger by ``sqrt(splits / (splits - 1))`` (5.4 % with 10
+    splits). The mean is the same.
+    """
+
     name = "isc"
     higher_is_better = True
     backbone: ClassVar[str | None] = "cnn14"
