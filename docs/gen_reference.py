@@ -231,6 +231,7 @@ class GenerationMetricDoc:
     description: str
     reference: str
     module: str
+    class_doc: str = ""  # the metric class's own docstring: conventions, version history
 
 
 def generation_metrics() -> list[GenerationMetricDoc]:
@@ -251,6 +252,7 @@ def generation_metrics() -> list[GenerationMetricDoc]:
                 description=str(metric.description),
                 reference=str(getattr(metric, "reference", "") or ""),
                 module=type(metric).__module__,
+                class_doc=inspect.cleandoc(type(metric).__dict__.get("__doc__") or ""),
             )
         )
     return out
@@ -424,7 +426,9 @@ YAML_KEY_MEANINGS: dict[str, str] = {
     "`>= <= > <` and BOUND one of `value` (default), `ci_low`, `ci_high`. Only metrics listed in `metrics`.",
     "sample_thresholds": "Optional per-sample assertions, same syntax: a sample whose own score misses it fails "
     "its item.",
-    "text_normalizer": "ASR text normaliser applied to references and hypotheses before WER/CER.",
+    "text_normalizer": "ASR text normaliser applied to references and hypotheses before WER/CER; `basic` is "
+    "`basic-1`, `basic-2` folds typographic apostrophes and keeps combining marks (exact definitions: "
+    "[metrics reference](metrics.md#text-normalisers)); its version is recorded in the run's `scorers`.",
     "caption_tokenizer": "Captioning tokenizer: `ptb` (Stanford PTBTokenizer, needs Java) or `basic` (no Java).",
     "max_regression": "With `--audiollm-baseline`: tolerated worsening per metric (`{accuracy: 0.01, macro_f1: "
     "off}`); `off` turns the baseline comparison off for that metric, for every task kind (nothing is compared "
@@ -665,6 +669,8 @@ def render_generation_metrics() -> str:
             + ("; a reference partner for each generated file (paired runs only)" if m.paired else "")
             + f"; implemented in `{m.module}`",
         ]
+        if m.class_doc:
+            lines += ["", textwrap.indent(_md(m.class_doc), "> ", lambda line: True).replace("> \n", ">\n")]
     return "\n".join(lines)
 
 

@@ -118,7 +118,7 @@ def pytest_audiollm_register_metrics(registry: MetricRegistry) -> None:
     from pytest_audiollm.metrics.meteor import Meteor
     from pytest_audiollm.metrics.multilabel import MeanAveragePrecision
     from pytest_audiollm.metrics.rouge import RougeL
-    from pytest_audiollm.metrics.sbert import SentenceSimilarity
+    from pytest_audiollm.metrics.sbert import RETIRED_SBERT_SIM, SentenceSimilarity
     from pytest_audiollm.metrics.species import SpeciesAccuracy
     from pytest_audiollm.metrics.spice import Spice, Spider
 
@@ -132,6 +132,7 @@ def pytest_audiollm_register_metrics(registry: MetricRegistry) -> None:
     metrics += [cls() for cls in BUILTIN_GENERATION_METRICS]
     for metric in metrics:
         registry.add(metric.name, metric)
+    registry.retire("sbert_sim", RETIRED_SBERT_SIM)  # renamed for its model (metrics/sbert.py says why)
 
 
 @pytest.hookimpl(tryfirst=True)

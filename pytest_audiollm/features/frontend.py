@@ -7,11 +7,13 @@ Two presets (recorded in every result):
   ``functional.resample`` (windowed sinc, Hann window, ``lowpass_filter_width=6``, ``rolloff=0.99``),
   reimplemented here in NumPy (:func:`sinc_hann_resample`); right-padding with zeros to 32,000 samples before
   the embedding networks; pairing by file basename; paired mode when the shared basenames cover more than 99 %
-  of both folders; LSD drops the first 1,120 generated samples (its "HiFi-GAN offset").
+  of both folders; LSD drops the first 1,120 generated samples (its "HiFi-GAN offset"); a pair whose mel
+  spectrograms are identical (infinite PSNR) is left out of both the PSNR and the SSIM means.
 
 ``clean`` (the default): channels averaged; no DC removal; soxr "VHQ" resampling; short clips padded to 1 s
 (the shortest input both networks accept); pairing by file stem (``dog.wav`` pairs with ``dog.flac``; relative
-paths kept); paired mode when every generated file has a partner; no LSD offset.
+paths kept); paired mode when every generated file has a partner; no LSD offset; a pair whose mel spectrograms are
+identical is left out of PSNR (infinite) but scores SSIM 1.0.
 
 Every file is checked before it enters a distribution: unreadable, empty, silent (peak below 1e-6) or non-finite
 audio raises :class:`~pytest_audiollm.errors.SampleError` with the reason.
@@ -52,6 +54,7 @@ class Preset:
     pair_by: str  # "basename" or "stem"
     paired_share: float  # auto mode is paired when pairs cover more than this share of both sets (1.0: all)
     lsd_offset: int  # generated samples dropped before LSD
+    ssim_skips_identical: bool  # identical mels left out of SSIM too (audioldm_eval), not scored 1.0
 
     def pair_key(self, relative: str) -> str:
         path = Path(relative)
@@ -70,13 +73,15 @@ class Preset:
             "name": self.name, "channel": "first" if self.first_channel else "mean", "remove_dc": self.remove_dc,
             "pad_to_samples": self.pad_to_samples, "pad_to_seconds": self.pad_to_seconds,
             "resampler": self.resampler, "pair_by": self.pair_by, "paired_share": self.paired_share,
-            "lsd_offset": self.lsd_offset,
+            "lsd_offset": self.lsd_offset, "ssim_skips_identical": self.ssim_skips_identical,
         }  # fmt: skip
 
 
 PRESETS: dict[str, Preset] = {
-    "audioldm_eval-0.0.3": Preset("audioldm_eval-0.0.3", True, True, 32000, None, "sinc_hann", "basename", 0.99, 1120),
-    "clean": Preset("clean", False, False, None, 1.0, "soxr", "stem", 1.0, 0),
+    "audioldm_eval-0.0.3": Preset(
+        "audioldm_eval-0.0.3", True, True, 32000, None, "sinc_hann", "basename", 0.99, 1120, True
+    ),
+    "clean": Preset("clean", False, False, None, 1.0, "soxr", "stem", 1.0, 0, False),
 }
 
 

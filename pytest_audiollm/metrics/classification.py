@@ -95,6 +95,16 @@ class Accuracy(Metric):
 
 
 class MacroF1(Metric):
+    """Labels: the benchmark's choices plus ``<unmatched>`` (an answer naming no choice); a label counts in the mean
+    only when ``2TP + FP + FN > 0``, i.e. when it occurs in the references or the answers.
+
+    Bootstrap convention: a resample weights each sample by how often it was drawn, and the value is computed from
+    the weighted counts, so it equals ``f1_score(average="macro")`` of the resampled (repeated) rows. It is *not*
+    scikit-learn's ``f1_score(..., sample_weight=w)``: that keeps every label of the unweighted rows, so a label
+    whose samples all have weight 0 (not drawn) still counts, with F1 0, and lowers the mean. Without resampling
+    (all weights 1) the two agree.
+    """
+
     name = "macro_f1"
     version = "1"
     description = "unweighted mean over labels of F1 = 2TP / (2TP + FP + FN); an unmatched answer is its own label"

@@ -31,7 +31,7 @@ class ScoringContext:
     task: str
     choices: tuple[str, ...] = ()
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    text_normalizer: str = "basic"  # ASR text normaliser: none | basic | whisper_english
+    text_normalizer: str = "basic"  # ASR text normaliser: none | basic (basic-1) | basic-2 | whisper_english
     caption_tokenizer: str = "ptb"  # captioning tokenizer: ptb (Stanford PTBTokenizer, Java) | basic
 
 

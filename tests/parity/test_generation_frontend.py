@@ -6,11 +6,16 @@ path: its package imports torchaudio), librosa's mel filterbank and STFT, scikit
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import importlib.util
 import math
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -108,6 +113,78 @@ def test_paired_scores_equal_skimage_on_the_mels() -> None:
         Psnr().file_score(same)
     assert Lsd().file_score(same) == pytest.approx(0, abs=1e-6)
     assert "mels" in same.cache  # PSNR and SSIM of one file share its mels
+
+
+def _audioldm_eval_psnr_ssim() -> Callable[[list[Any]], dict[str, float]]:
+    """audioldm_eval 0.0.3's own ``EvaluationHelper.calculate_psnr_ssim``, its source compiled on its own: eval.py
+    imports torchaudio and ssr_eval at the top, so the method is taken out of the file with ``ast``."""
+    skimage_metrics = pytest.importorskip("skimage.metrics")
+    found = importlib.util.find_spec("audioldm_eval")
+    if found is None or not found.submodule_search_locations:
+        pytest.skip("audioldm-eval==0.0.3 not installed")
+    path = Path(next(iter(found.submodule_search_locations))) / "eval.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    (helper,) = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "EvaluationHelper"]
+    (method,) = [n for n in helper.body if isinstance(n, ast.FunctionDef) and n.name == "calculate_psnr_ssim"]
+    namespace: dict[str, Any] = {"np": np, "tqdm": lambda it: it, "print": lambda *a: None,
+                                 "psnr": skimage_metrics.peak_signal_noise_ratio,
+                                 "ssim": skimage_metrics.structural_similarity}  # fmt: skip
+    exec(compile(ast.Module(body=[method], type_ignores=[]), str(path), "exec"), namespace)
+    function = namespace["calculate_psnr_ssim"]
+    return lambda loader: dict(function(None, loader))
+
+
+class _Batch:
+    """What audioldm_eval's paired loader yields per item: a tensor of batch 1 (``.cpu().numpy()[0]``)."""
+
+    def __init__(self, mel: np.ndarray) -> None:
+        self.mel = mel
+
+    def cpu(self) -> _Batch:
+        return self
+
+    def numpy(self) -> np.ndarray:
+        return self.mel[None]
+
+
+def test_an_identical_pair_leaves_psnr_and_ssim_like_audioldm_eval() -> None:
+    """3 pairs, one identical: the audioldm_eval-0.0.3 preset's PSNR and SSIM means equal audioldm_eval's (both
+    leave the identical pair out); clean counts its SSIM as 1.0."""
+    reference = _audioldm_eval_psnr_ssim()
+    from pytest_audiollm.features.frontend import Clip, FileFeatures
+    from pytest_audiollm.metrics.generation.catalog import Psnr, Ssim
+    from pytest_audiollm.metrics.generation.protocol import NotScorable, ScoredFile
+
+    refs = [_noise(16000, seed) for seed in (1, 2, 3)]
+    gens = [refs[0], _noise(16000, 4) * 0.5 + refs[1] * 0.5, refs[2] * 0.7 + _noise(16000, 5) * 0.1]
+    for preset_name in ("audioldm_eval-0.0.3", "clean"):
+        preset = PRESETS[preset_name]
+        ours: dict[str, list[float]] = {"psnr": [], "ssim": []}
+        loader = []
+        for i, (gen_wave, ref_wave) in enumerate(zip(gens, refs, strict=True)):
+            ref = Clip(f"{i}", "ref.wav", "0", 16000, 1, ref_wave, preset)
+            gen = Clip(f"{i}", "gen.wav", "1", 16000, 1, gen_wave.astype(np.float32), preset)
+            pair = ScoredFile(clip=gen, features=FileFeatures(f"{i}", "gen.wav", "1", 1.0), rate=16000, reference=ref)
+            for metric in (Psnr(), Ssim()):
+                with contextlib.suppress(NotScorable):
+                    ours[metric.name].append(metric.file_score(pair))
+            mel_g, mel_r = pair.cache["mels"]
+            loader.append((_Batch(mel_g), _Batch(mel_r), f"{i}.wav", None))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # skimage's log10(1/0) for the identical pair
+            expected = reference(loader)
+        assert float(np.mean(ours["psnr"])) == pytest.approx(expected["psnr"], rel=1e-12)
+        assert len(ours["psnr"]) == 2
+        if preset_name == "audioldm_eval-0.0.3":
+            assert len(ours["ssim"]) == 2
+            assert float(np.mean(ours["ssim"])) == pytest.approx(expected["ssim"], rel=1e-9)
+        else:
+            assert len(ours["ssim"]) == 3 and ours["ssim"][0] == 1.0
+            assert float(np.mean(ours["ssim"])) == pytest.approx((1.0 + 2 * expected["ssim"]) / 3, rel=1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        alone = reference(loader[:1])  # every pair identical: audioldm_eval returns NaN (np.mean of nothing)
+    assert math.isnan(alone["psnr"]) and math.isnan(alone["ssim"])
 
 
 def test_sinc_hann_resampler_length_and_passband() -> None:

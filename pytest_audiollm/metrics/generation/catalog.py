@@ -1,8 +1,10 @@
 """The built-in generation metrics: FAD, FD, KID, KAD, ISc (distributions); PSNR, SSIM, LSD, KL, CLAP score (files).
 
 Paired metrics (PSNR, SSIM, LSD, KL, KL-sigmoid) are computed for each generated file and its reference partner
-when the item runs, then averaged over pairs, as audioldm_eval averages over its paired loader (PSNR leaves out
-pairs whose mels are identical: infinite PSNR). Distribution metrics are computed by the gate over every
+when the item runs, then averaged over pairs, as audioldm_eval averages over its paired loader. A pair whose mels
+are identical has an infinite PSNR and is left out of PSNR in both presets; audioldm_eval's loop ``continue``s
+past it before computing SSIM, so the ``audioldm_eval-0.0.3`` preset leaves it out of SSIM too, while ``clean``
+scores its SSIM 1.0 (what SSIM is for identical images). Distribution metrics are computed by the gate over every
 generated file of the run that passed its checks.
 """
 
@@ -36,6 +38,9 @@ VERSION = "1"
 # -------------------------------------------------------------------------------------------- per file
 
 
+_IDENTICAL = "identical mel spectrograms (infinite PSNR)"
+
+
 def _mels(file: ScoredFile) -> tuple[Any, Any]:
     """The [0, 1]-scaled tacotron mels of the file and its partner, cropped to the shorter (PSNR and SSIM)."""
     from pytest_audiollm.features.spectra import tacotron_mel
@@ -60,23 +65,35 @@ class Psnr(FileMetric):
         mel_g, mel_r = file.shared("mels", lambda: _mels(file))
         value = psnr(mel_r, mel_g)
         if math.isinf(value):
-            raise NotScorable("identical mel spectrograms (infinite PSNR): left out of the mean, as audioldm_eval")
+            raise NotScorable(f"{_IDENTICAL}: left out of the mean, as audioldm_eval")
         return value
 
 
 class Ssim(FileMetric):
+    """Version 2: in the ``audioldm_eval-0.0.3`` preset a pair whose mel spectrograms are identical is left out of
+    the mean, as audioldm_eval 0.0.3 does (its loop skips the pair's SSIM when the PSNR is infinite; version 1
+    scored it 1.0). In ``clean`` such a pair scores 1.0 and counts in the mean (PSNR leaves it out in both
+    presets). When every pair is identical, the ``audioldm_eval-0.0.3`` gate is skipped with that reason (n/a, as
+    PSNR's in both presets) where audioldm_eval returns ``np.mean([])``, NaN; ``clean`` gives 1.0.
+    """
+
     name = "ssim"
+    version = "2"
     higher_is_better = True
     paired: ClassVar[bool] = True
     description = "SSIM of [0,1]-scaled 64-band log-mel spectrograms"
     reference = "skimage.metrics.structural_similarity as audioldm_eval 0.0.3 calls it"
 
     def file_score(self, file: ScoredFile) -> float:
+        import numpy as np
+
         from pytest_audiollm.metrics.generation.paired import ssim
 
         mel_g, mel_r = file.shared("mels", lambda: _mels(file))
+        if file.clip.preset.ssim_skips_identical and np.array_equal(mel_g, mel_r):
+            raise NotScorable(f"{_IDENTICAL}: left out of the SSIM mean too, as audioldm_eval 0.0.3")
         data_range = float(max(mel_g.max(), mel_r.max()) - min(mel_g.min(), mel_r.min()))
-        return ssim(mel_r, mel_g, data_range=data_range) if data_range > 0 else 1.0
+        return ssim(mel_r, mel_g, data_range=data_range) if data_range > 0 else 1.0  # 0: identical constants
 
 
 class Lsd(FileMetric):
@@ -236,10 +253,22 @@ class Kid(_EmbeddingDistance):
 
 
 class Kad(_EmbeddingDistance):
+    """Bandwidth convention: the Gaussian kernel's bandwidth is the median pairwise Euclidean distance of the
+    *reference* set (as kadtk's README says, and as its ``calc_kernel_audio_distance(x, y)`` does with the reference
+    as ``y``), the conventional median (the mean of the two middle values), in float64. kadtk's own scorer
+    (``KernelAudioDistance.score(baseline, eval)``) passes the *evaluated* (generated) set as ``y``, so its
+    bandwidth comes from the generated files, with torch's lower median, in float32: on the same embeddings its
+    value can differ from ours by several percent (5.4 % in the check that found it). The bandwidth used is
+    recorded in the results (``computation.bandwidth``); compare KAD values only between runs of this plugin.
+    """
+
     name = "kad"
     higher_is_better = False
     description = "kernel audio distance (Gaussian-kernel MMD x 100) on CNN14"
-    reference = "kadtk (arXiv 2502.15602)"
+    reference = (
+        "kadtk (arXiv 2502.15602) calc_kernel_audio_distance(generated, reference): bandwidth from the reference set "
+        "(kadtk's score() takes it from the generated set, see below)"
+    )
 
     def distance(
         self, generated: Sequence[FileFeatures], reference: Sequence[FileFeatures], settings: DistanceSettings
@@ -252,6 +281,12 @@ class Kad(_EmbeddingDistance):
 
 
 class Isc(DistributionMetric):
+    """``std`` convention: the population standard deviation (``np.std``, ddof 0) of the ``isc_splits`` split
+    scores, as audioldm_eval 0.0.3 (and the original Inception Score code) computes it; torchmetrics'
+    ``InceptionScore`` returns ``torch.std`` (ddof 1), larger by ``sqrt(splits / (splits - 1))`` (5.4 % with 10
+    splits). The mean is the same.
+    """
+
     name = "isc"
     higher_is_better = True
     backbone: ClassVar[str | None] = "cnn14"

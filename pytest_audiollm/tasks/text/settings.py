@@ -8,11 +8,12 @@ from typing import Any
 
 from pytest_audiollm.benchmarks.spec import BenchmarkSpec, describe_value, one_of
 from pytest_audiollm.errors import SpecError
+from pytest_audiollm.metrics.normalize import NORMALIZERS
 from pytest_audiollm.metrics.protocol import ScoringContext
 
 __all__ = ["KEYS", "TextSettings", "context_of", "parse_text_settings", "scorer_versions", "scoring_record"]
 
-TEXT_NORMALIZERS = ("none", "basic", "whisper_english")
+TEXT_NORMALIZERS = NORMALIZERS  # none, basic (basic-1), basic-2, whisper_english
 CAPTION_TOKENIZERS = ("ptb", "basic")
 KEYS = ("synonyms", "text_normalizer", "caption_tokenizer")
 
@@ -22,7 +23,7 @@ class TextSettings:
     """What text tasks read besides the common keys."""
 
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    text_normalizer: str = "basic"  # ASR text normaliser: none | basic | whisper_english
+    text_normalizer: str = "basic"  # ASR text normaliser: none | basic (basic-1) | basic-2 | whisper_english
     caption_tokenizer: str = "ptb"  # captioning tokenizer: ptb (Stanford PTBTokenizer, Java) | basic
 
 
