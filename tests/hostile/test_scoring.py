@@ -84,10 +84,15 @@ def test_all_pairs_identical_is_not_applicable_not_nan(pytester: pytest.Pytester
     bench(pytester.path, ["psnr", "ssim"], generation={"preset": preset, "mode": "paired"},
           thresholds={"psnr": ">= 10", "ssim": ">= 0.5"})  # fmt: skip
     result, doc = run(pytester, {})
-    gates = gates_of(doc)
     out = result.stdout.str()
     assert re.search(r"\bnan\b", out, re.IGNORECASE) is None
-    assert result.ret == 0 and "SKIP" in out  # a gate that cannot be computed is skipped with the reason
+    # a gate with a threshold that cannot be computed fails with the reason (a generated folder that is the
+    # reference folder is a setup mistake more often than a perfect generator); allowed, it is skipped
+    assert result.ret == pytest.ExitCode.TESTS_FAILED and "identical mel spectrograms" in out
+    result, doc = run(pytester, {}, "--audiollm-allow-skipped-gates")
+    gates = gates_of(doc)
+    out = result.stdout.str()
+    assert result.ret == 0 and "SKIP" in out
     psnr = gates["psnr"]
     assert psnr["value"] is None and "identical mel spectrograms" in psnr["note"]
     if preset == "audioldm_eval-0.0.3":
