@@ -142,6 +142,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     """Sample and gate records ride on the call report (to the xdist controller, too)."""
     report = yield
+    if report.when == "setup" and hasattr(item.config, "workerinput"):
+        from pytest_audiollm.core.xdist import started_row
+
+        row = started_row(item)  # the controller's record of this sample if its worker dies running it
+        if row is not None:
+            report.audiollm_started = row
     if report.when == "call":
         record = item.stash.get(sample_record_key, None)
         if record is not None:

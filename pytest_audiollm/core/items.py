@@ -20,9 +20,9 @@ from pytest_audiollm.records import GateRecord, SampleRecord
 if TYPE_CHECKING:
     from pytest_audiollm.core.state import AudioLLMState
     from pytest_audiollm.tasks.base import RunContext
-    from pytest_audiollm.tasks.cases import Case
+    from pytest_audiollm.tasks.cases import Case, RunKey
 
-__all__ = ["run_gate_item", "run_sample_item", "setup_failure"]
+__all__ = ["failed_record", "run_gate_item", "run_sample_item", "setup_failure"]
 
 
 def _fmt(value: float) -> str:
@@ -69,11 +69,7 @@ def run_sample_item(item: pytest.Item) -> None:
             record = kind.run_sample(case, _context(state))
     except BaseException as exc:  # the model raised SystemExit, Ctrl-C, a timeout, a kind's bug: keep the row
         if record is None:
-            record = SampleRecord(
-                id=case.sample.id, model=case.model, benchmark=case.spec.name, owner=case.owner,
-                index=state.plan.index(case), references=list(case.sample.references),
-                error=f"{type(exc).__name__}: {exc}", error_kind="model", status="failed",
-            )  # fmt: skip
+            record = failed_record(state, case, f"{type(exc).__name__}: {exc}")
         _keep(item, state, case, record)
         raise
     _keep(item, state, case, record)
@@ -93,8 +89,24 @@ def run_sample_item(item: pytest.Item) -> None:
         )
 
 
+def failed_record(state: AudioLLMState, case: Case, error: str, nodeid: str = "") -> SampleRecord:
+    """The record of a sample whose model failed in a way the task kind never saw (a ``BaseException``, or
+    its process crashing: the record the controller keeps for it)."""
+    record = SampleRecord(
+        id=case.sample.id, model=case.model, benchmark=case.spec.name, owner=case.owner,
+        index=state.plan.index(case), references=list(case.sample.references),
+        error=error, error_kind="model", status="failed", message=f"model error: {error}",
+    )  # fmt: skip
+    record.kind, record.task, record.version = case.spec.kind, case.spec.task, case.spec.version
+    record.source_id, record.nodeid = case.sample.source_id, nodeid
+    return record
+
+
 def _keep(item: pytest.Item, state: AudioLLMState, case: Case, record: SampleRecord) -> None:
-    """The record joins its run (what the gates aggregate) and rides on the item's report to the controller."""
+    """The record joins its run (what the gates aggregate) and rides on the item's report to the controller;
+    under xdist it also goes to the run's journal (what a gate in another process reads if this one dies)."""
+    from pytest_audiollm.core.journal import journal_of
+
     record.kind, record.task, record.version = case.spec.kind, case.spec.task, case.spec.version
     record.source_id = case.sample.source_id
     record.nodeid = item.nodeid
@@ -102,6 +114,9 @@ def _keep(item: pytest.Item, state: AudioLLMState, case: Case, record: SampleRec
         record.subject_stats = state.pool.sessions[case.model].stats.to_json()
     state.records[case.run_key].append(record)
     item.stash[sample_record_key] = record
+    journal = journal_of(item.config)
+    if journal is not None:
+        journal.append(record)
 
 
 def _sample_properties(item: pytest.Item, record: SampleRecord) -> None:
@@ -129,7 +144,7 @@ def run_gate_item(item: pytest.Item) -> None:
     gate = item.stash[gate_key]
     kind = state.kinds.get(gate.spec.kind)
     ctx = _context(state)
-    records = state.records.get(gate.run_key, [])
+    records = _run_records(item, state, gate.run_key)
     record = kind.run_gate(gate, records, ctx)
     if state.pool is not None and gate.model in state.pool.sessions:
         record.model_stats = state.pool.sessions[gate.model].stats.to_json()
@@ -154,6 +169,25 @@ def run_gate_item(item: pytest.Item) -> None:
         failures.append(regression_message(comparison))
     if failures:
         pytest.fail("\n".join(failures), pytrace=False)
+
+
+def _run_records(item: pytest.Item, state: AudioLLMState, key: RunKey) -> list[SampleRecord]:
+    """The run's records of this process, and, under xdist, those its other processes journaled (a worker that
+    crashed mid-run, the record of the sample it crashed on); in run order."""
+    from pytest_audiollm.core.journal import journal_of
+
+    records = state.records.get(key, [])
+    journal = journal_of(item.config)
+    if journal is None:
+        return records
+    here = {r.id for r in records}
+    others = [r for r in journal.records(key) if r.id not in here]
+    if not others:
+        return records
+    merged = [*records, *others]
+    merged.sort(key=lambda r: r.index)
+    state.records[key] = merged
+    return merged
 
 
 def _verdict(condition: object, record: GateRecord, *, allow_skip: bool) -> None:

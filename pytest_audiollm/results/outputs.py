@@ -35,6 +35,9 @@ def session_complete(session: pytest.Session, exitstatus: int | pytest.ExitCode)
     stopped = session.shouldfail or session.shouldstop
     if stopped:
         return False, f"the session stopped early ({stopped})"
+    scheduler = getattr(session.config.pluginmanager.get_plugin("dsession"), "sched", None)
+    if scheduler is not None and not getattr(scheduler, "tests_finished", True):
+        return False, "pytest-xdist stopped before every item ran (maximum crashed workers reached?)"
     return True, ""
 
 

@@ -62,6 +62,27 @@ def score_sample(case: Case, outcome: Outcome, metrics: MetricRegistry) -> Sampl
     return record
 
 
+def _score_as_empty_answers(
+    metric: Metric | CorpusMetric, name: str, records: list[SampleRecord], context: ScoringContext
+) -> None:
+    """Model failures the task kind never saw (a ``BaseException`` out of ``predict()``, a worker process that
+    died) score as an empty answer, like every other model failure: a model that crashes is not scored on the
+    samples it survived only."""
+    for r in records:
+        if r.error_kind not in ("model", "output") or name in r.stats or name in r.score_errors:
+            continue
+        if isinstance(metric, CorpusMetric):
+            r.stats[name] = []
+            continue
+        try:
+            stats = [float(x) for x in metric.sample_stats("", r.references, context)]
+        except Exception as exc:
+            r.score_errors[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        r.stats[name] = stats
+        r.scores[name] = metric.sample_score(stats)
+
+
 def aggregate_records(
     metric: Metric | CorpusMetric,
     name: str,
@@ -104,6 +125,8 @@ def evaluate_metric(
     """Aggregate ``gate.metric`` over the run's records with a bootstrap CI (the core checks the condition)."""
     metric = metrics.get(gate.metric)
     assert isinstance(metric, Metric | CorpusMetric)
+    if metric.unavailable(context_of(gate.spec)) is None:
+        _score_as_empty_answers(metric, gate.metric, records, context_of(gate.spec))
     scored = [r for r in records if gate.metric in r.stats]
     failures = [r for r in records if gate.metric in r.score_errors]
     record.version = metric.version
