@@ -66,9 +66,11 @@ class MemoryProbe:
 
     - ``load``: the high-water mark during the load above the memory in use before it (the ``baseline``);
       what stays allocated afterwards is the model's ``resident`` footprint;
-    - ``warmup`` and ``predict``: ``resident`` plus the largest transient of the phase over the memory in use
-      when the phase started; so memory other code allocates while the model stays loaded (a metric's
-      embedding model at a gate, say) is not charged to the model.
+    - ``warmup`` and ``predict``: ``resident``, plus what earlier predict phases kept (``retained``: a model
+      that leaks, or grows a cache, holds more with every call), plus the largest transient of the phase over
+      the memory in use when the phase started. Memory other code allocates between the model's phases (a
+      metric's embedding model at a gate, say) is not charged to the model; what its own phases keep is, so a
+      model leaking 16 MiB a call reports a peak that grows 16 MiB a call, as the process's memory does.
 
     ``peaks[phase]`` holds the largest value of each phase, ``peak`` the largest of all.
 
@@ -84,6 +86,7 @@ class MemoryProbe:
         self.device = self.devices[0]
         self.baseline = 0  # in use before the load
         self.resident = 0  # what the loaded model keeps
+        self.retained = 0  # what predict phases kept allocated after they ended, summed
         self.peaks: dict[str, int] = dict.fromkeys(PHASES, 0)
         self._phase_start = 0
 
@@ -158,9 +161,11 @@ class MemoryProbe:
             value = max(0, high - self.baseline)
             self.resident = max(0, now - self.baseline)
         else:
-            value = self.resident + max(0, high - self._phase_start)
+            value = self.resident + self.retained + max(0, high - self._phase_start)
             if phase == "warmup":  # what warm-up leaves allocated (lazily built buffers) belongs to the model
                 self.resident = max(self.resident, now - self.baseline)
+            else:
+                self.retained += max(0, now - self._phase_start)
         self.peaks[phase] = max(self.peaks[phase], value)
         return value
 
