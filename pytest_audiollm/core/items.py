@@ -16,6 +16,7 @@ import pytest
 from pytest_audiollm.core.state import case_key, gate_key, gate_record_key, sample_record_key, state_key
 from pytest_audiollm.errors import AudioLLMError, BudgetExceeded, MissingDependency
 from pytest_audiollm.records import GateRecord, SampleRecord
+from pytest_audiollm.redact import printable
 
 if TYPE_CHECKING:
     from pytest_audiollm.core.state import AudioLLMState
@@ -75,9 +76,9 @@ def run_sample_item(item: pytest.Item) -> None:
     _keep(item, state, case, record)
     _sample_properties(item, record)
     if record.status == "skipped":
-        _skip(record.message)
-    if record.status == "failed":
-        pytest.fail(record.message or f"{record.error_kind} error: {record.error}", pytrace=False)
+        _skip(printable(record.message or ""))
+    if record.status == "failed":  # a model's own message may hold terminal escapes: they are shown, not obeyed
+        pytest.fail(printable(record.message or f"{record.error_kind} error: {record.error}"), pytrace=False)
     failed = []
     for name, condition in case.spec.sample_thresholds.items():
         value = record.scores.get(name)

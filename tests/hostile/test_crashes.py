@@ -59,3 +59,22 @@ def test_a_model_calling_sys_exit_fails_its_sample_and_scores_it_wrong(crashing:
     rows = {s["id"]: s for s in run["samples"]}
     assert len(rows) == 6 and rows["high_002"]["error"] == "SystemExit: 3" and run["counts"]["errors"] == 1
     assert run["metrics"]["accuracy"]["n"] == 6 and run["metrics"]["accuracy"]["value"] == pytest.approx(5 / 6)
+
+
+def test_terminal_escapes_in_a_models_error_are_shown_not_obeyed(pytester: pytest.Pytester) -> None:
+    """Any model's exception text reaches the terminal through the item's failure (not only openai:'s)."""
+    sines = SineDataset(pytester)
+    pytester.makeconftest(
+        MODEL_CONFTEST
+        + "\nclass Shouting(PitchModel):\n"
+        + "    def predict(self, requests):\n"
+        + "        raise RuntimeError('\\x1b[2J\\x1b[31mPWNED\\x07')\n"
+        + "@pytest_audiollm.hookimpl(specname='pytest_audiollm_register_models')\n"
+        + "def pytest_audiollm_register_shouting(registry):\n"
+        + "    registry.add('shouting', Shouting)\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--audiollm-model", "shouting", "--color=no")
+    text = result.stdout.str() + result.stderr.str()
+    assert "PWNED" in text and "\x1b" not in text and "\x07" not in text
+    result.stdout.fnmatch_lines([r"*\x1b[[]2J\x1b[[]31mPWNED\x07*"])
+    assert len(sines.TONES) == result.parseoutcomes()["failed"] - 1  # every sample, and the accuracy gate
