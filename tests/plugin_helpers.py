@@ -123,6 +123,12 @@ def write_tone(path: Path, freq: float, seconds: float = 0.5, rate: int = 16000,
     sf.write(path, data, rate)
 
 
+# twelve tones: six low, six high
+TONES_12 = [(f"low_{i:03d}", 200.0 + 30 * i, "low") for i in range(1, 7)] + [
+    (f"high_{i:03d}", 1500.0 + 100 * i, "high") for i in range(1, 7)
+]
+
+
 class SineDataset:
     """bench_tones.yaml + data.jsonl + tone files in a pytester directory."""
 
