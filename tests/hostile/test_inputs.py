@@ -11,6 +11,7 @@ from plugin_helpers import SineDataset, load_results, run_by_benchmark
 
 from pytest_audiollm.benchmarks.data_spec import DataSpec
 from pytest_audiollm.benchmarks.sources import list_samples
+from pytest_audiollm.benchmarks.spec import load_spec
 from pytest_audiollm.builtins import builtin_registries
 from pytest_audiollm.errors import SpecError
 
@@ -60,3 +61,30 @@ def test_a_negative_seed_is_a_usage_error(pytester: pytest.Pytester) -> None:
 def test_a_model_arg_that_is_not_yaml_stays_a_string(sines: SineDataset) -> None:
     result = sines.pytester.runpytest("--audiollm-model", "pitch", "--audiollm-model-arg", "prompt=[oops", "-q")
     assert result.ret == 0, result.stdout.str()  # it was an INTERNALERROR
+
+
+def test_a_yaml_alias_bomb_is_refused_while_reading(tmp_path: Path) -> None:
+    """Twelve levels of nine aliases stand for 9^12 (about 2.8e11) items; reading stops at the 101st alias."""
+    levels = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, 13):
+        levels.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]")
+    bomb = tmp_path / "bench_bomb.yaml"
+    bomb.write_text("name: x\ntask: classification\n" + "\n".join(levels) + "\nmetrics: *l12\n")
+    with pytest.raises(SpecError, match="more than 100 YAML aliases"):
+        load_spec(bomb, KINDS)
+
+
+def test_ids_that_collide_once_made_safe_get_a_digest_and_keep_their_original(tmp_path: Path) -> None:
+    ids = ["猫", "狗", "dog/1", "dog_1", "plain", "a b"]
+    rows = [{"id": sample_id, "audio": f"{i}.wav", "reference": "x"} for i, sample_id in enumerate(ids)]
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    samples = list_samples(DataSpec("jsonl", "m.jsonl", tmp_path), "b")
+    made = [s.id for s in samples]
+    assert len(set(made)) == 6 and made[4] == "plain" and made[5] == "a_b"  # lone ids keep their plain safe form
+    assert [s.source_id for s in samples] == ["猫", "狗", "dog/1", "dog_1", None, "a b"]
+    assert made[0].startswith("_-") and made[2].startswith("dog_1-") and made[3].startswith("dog_1-")
+    again = list_samples(DataSpec("jsonl", "m.jsonl", tmp_path), "b")
+    assert [s.id for s in again] == made  # stable: the digest comes from the original id
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in [rows[0], rows[0]]) + "\n")
+    with pytest.raises(SpecError, match="duplicate sample id '猫' \\(lines 1 and 2"):
+        list_samples(DataSpec("jsonl", "m.jsonl", tmp_path), "b")

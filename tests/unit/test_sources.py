@@ -298,24 +298,3 @@ def test_member_key_rule_equals_webdataset(name: str) -> None:
     from pytest_audiollm.benchmarks.sources import base_plus_ext
 
     assert base_plus_ext(name) == reference(name)
-
-
-def test_ids_that_collide_once_made_safe_get_a_digest_and_keep_their_original(tmp_path: Path) -> None:
-    import json as _json
-
-    from pytest_audiollm.benchmarks.data_spec import DataSpec
-    from pytest_audiollm.benchmarks.sources import list_samples
-
-    ids = ["猫", "狗", "dog/1", "dog_1", "plain", "a b"]
-    rows = [{"id": sample_id, "audio": f"{i}.wav", "reference": "x"} for i, sample_id in enumerate(ids)]
-    (tmp_path / "m.jsonl").write_text("\n".join(_json.dumps(r) for r in rows) + "\n")
-    samples = list_samples(DataSpec("jsonl", "m.jsonl", tmp_path), "b")
-    made = [s.id for s in samples]
-    assert len(set(made)) == 6 and made[4] == "plain" and made[5] == "a_b"  # lone ids keep their plain safe form
-    assert [s.source_id for s in samples] == ["猫", "狗", "dog/1", "dog_1", None, "a b"]
-    assert made[0].startswith("_-") and made[2].startswith("dog_1-") and made[3].startswith("dog_1-")
-    again = list_samples(DataSpec("jsonl", "m.jsonl", tmp_path), "b")
-    assert [s.id for s in again] == made  # stable: the digest comes from the original id
-    (tmp_path / "m.jsonl").write_text("\n".join(_json.dumps(r) for r in [rows[0], rows[0]]) + "\n")
-    with pytest.raises(SpecError, match="duplicate sample id '猫' \\(lines 1 and 2"):
-        list_samples(DataSpec("jsonl", "m.jsonl", tmp_path), "b")
