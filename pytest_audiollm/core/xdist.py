@@ -71,8 +71,10 @@ class XdistSupport:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        """Each worker (replacements too) gets the journal folder."""
-        node.workerinput[JOURNAL_INPUT] = str(self.journal().folder)
+        """Each worker (replacements too) gets the journal folder, with the run scheduler only: other --dist
+        modes split runs over workers, and their gates aggregate what ran on their own worker."""
+        if node.config.getvalue("dist") == "load":
+            node.workerinput[JOURNAL_INPUT] = str(self.journal().folder)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         row = getattr(report, "audiollm_started", None)
