@@ -78,3 +78,18 @@ def test_terminal_escapes_in_a_models_error_are_shown_not_obeyed(pytester: pytes
     assert "PWNED" in text and "\x1b" not in text and "\x07" not in text
     result.stdout.fnmatch_lines([r"*\x1b[[]2J\x1b[[]31mPWNED\x07*"])
     assert len(sines.TONES) == result.parseoutcomes()["failed"] - 1  # every sample, and the accuracy gate
+
+
+def test_when_xdist_gives_up_the_session_is_incomplete(crashing: SineDataset) -> None:
+    """With no restarts left xdist stops the run: what ran goes to NAME.incomplete.json, never over good files."""
+    good = crashing.pytester.runpytest("--audiollm-model", "pitch", "--audiollm-results", "r.json")
+    good.assert_outcomes(passed=8)
+    before = (crashing.root / "r.json").read_bytes()
+    result = crashing.pytester.runpytest_subprocess(
+        "-n", "1", "--max-worker-restart", "0", "-p", "no:cacheprovider", "--audiollm-model", "segfaulting",
+        "--audiollm-results", "r.json",
+    )  # fmt: skip
+    result.stdout.fnmatch_lines(["*worker gw0 crashed and worker restarting disabled*"])
+    assert (crashing.root / "r.json").read_bytes() == before
+    partial = load_results(crashing.root / "r.incomplete.json")
+    assert partial["complete"] is False
